@@ -1,0 +1,47 @@
+# aigateway.ops: `make setup`, `make demo`, `make test`, `make bench`.
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/terraformrc
+export CHECKPOINT_DISABLE := 1
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup demo test lint unit integration tftest molecule bench clean
+
+setup: $(VENV)/.ready
+
+$(VENV)/.ready: requirements/dev.txt requirements/runtime.txt requirements/constraints.txt tools/ensure-terraform
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements/dev.txt -c requirements/constraints.txt
+	tools/ensure-terraform $(VENV)
+	touch $@
+
+demo: setup
+	$(VENV)/bin/python -m tests.support.demo
+
+test: setup lint unit tftest integration molecule
+
+lint: setup
+	ruff check plugins tests bench tools
+	ruff format --check plugins tests bench
+	yamllint -s .
+	terraform fmt -check -recursive terraform
+
+unit: setup
+	$(PYTEST) tests/unit
+
+tftest: setup
+	cd terraform/modules/ai_gateway && terraform init -input=false -backend=false >/dev/null && terraform test
+
+integration: setup
+	$(PYTEST) tests/integration
+
+molecule: setup
+	molecule test --all
+
+bench: setup
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .gateway .demo tests/output
