@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import uuid
 from pathlib import Path
@@ -21,12 +22,11 @@ def _store_key(openbao, environment: str, key: str, *, mount: str = "secret", pr
 
 
 @pytest.fixture
-def project(tmp_path: Path, openbao, sandbox) -> GatewayProject:
+def project(tmp_path: Path, openbao, sandbox, sandbox_key: str) -> GatewayProject:
     """dev (one host) and prod (two hosts), each with its key in OpenBao."""
     prefix = f"deploy-{uuid.uuid4().hex[:8]}"
-    key = sandbox.accepted_key
     for env in ("dev", "prod"):
-        _store_key(openbao, env, key, prefix=prefix)
+        _store_key(openbao, env, sandbox_key, prefix=prefix)
     project = GatewayProject(
         root=tmp_path,
         vault_addr=openbao.url,
@@ -39,7 +39,7 @@ def project(tmp_path: Path, openbao, sandbox) -> GatewayProject:
     return project
 
 
-def test_deploy_writes_every_host_and_a_second_run_changes_nothing(project: GatewayProject, sandbox) -> None:
+def test_deploy_writes_every_host_and_a_second_run_changes_nothing(project: GatewayProject, sandbox_key: str) -> None:
     first = project.playbook()
     assert first.returncode == 0, first.explain()
     assert first.total_changed() > 0
@@ -51,7 +51,7 @@ def test_deploy_writes_every_host_and_a_second_run_changes_nothing(project: Gate
         assert limits["rate_limits"][0]["name"] == "global"
         credentials = project.host_dir(host) / "credentials.env"
         assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
-        assert f"AI_GATEWAY_API_KEY={sandbox.accepted_key}" in credentials.read_text()
+        assert f"AI_GATEWAY_API_KEY={sandbox_key}" in credentials.read_text()
 
     prod = json.loads((project.host_dir("prod-1") / "gateway.json").read_text())
     assert prod["models"]["gpt-4.1"]["rate_limit_rpm"] == 30
@@ -63,8 +63,8 @@ def test_deploy_writes_every_host_and_a_second_run_changes_nothing(project: Gate
     for env in ("dev", "prod"):
         assert (project.work_dir / env / ".terraform").is_dir()
         assert project.state(env)["resources"], f"{env} state has no resources"
-    assert files_containing(project.state_dir, sandbox.accepted_key) == []
-    assert files_containing(project.work_dir, sandbox.accepted_key) == []
+    assert files_containing(project.state_dir, sandbox_key) == []
+    assert files_containing(project.work_dir, sandbox_key) == []
 
     serials = {env: project.state(env)["serial"] for env in ("dev", "prod")}
     second = project.playbook()
@@ -91,19 +91,23 @@ def test_check_diff_shows_the_change_and_writes_nothing(project: GatewayProject)
 
     assert run.returncode == 0, run.explain()
     assert project.snapshot() == before
-    # The Terraform plan and the hosts' gateway.json both show 100 -> 75.
-    assert '-            "rate_limit_rpm": 100' in run.stdout or '-    "rate_limit_rpm": 100' in run.stdout, run.explain()
-    assert '"rate_limit_rpm": 75' in run.stdout
+    # The Terraform plan (YAML) and the hosts' gateway.json (JSON) both show 100 -> 75.
+    removed = re.findall(r'^-\s+"?rate_limit_rpm"?: 100,?$', run.stdout, re.MULTILINE)
+    added = re.findall(r'^\+\s+"?rate_limit_rpm"?: 75,?$', run.stdout, re.MULTILINE)
+    assert any('"' in line for line in added) and any('"' not in line for line in added), run.explain()
+    assert len(removed) == len(added)
     assert "prod: 1 resource(s) to change" in run.stdout
     assert run.recap()["prod-1"]["changed"] > 0
     assert run.recap()["dev-1"]["changed"] == 0
 
 
-def test_a_rejected_key_fails_with_the_status_and_changes_nothing(project: GatewayProject, sandbox) -> None:
+def test_a_rejected_key_fails_with_the_status_and_changes_nothing(
+    project: GatewayProject, sandbox, sandbox_key: str
+) -> None:
     assert project.playbook().returncode == 0
     before = project.snapshot()
 
-    sandbox.configure(rotated_keys=[sandbox.accepted_key])
+    sandbox.rotate_key(sandbox_key)
     run = project.playbook(limit="prod")
 
     assert run.returncode != 0
@@ -123,7 +127,7 @@ def test_an_unreachable_vault_fails_before_any_state_changes(project: GatewayPro
 
 def test_the_key_lands_only_in_the_hosts_credentials_at_vvvv(project: GatewayProject, openbao, sandbox) -> None:
     canary = f"sk-canary-{uuid.uuid4().hex}"
-    sandbox.configure(accepted_keys=[canary])
+    sandbox.accept_key(canary)
     prefix = project.common["gateway_vault_path"].split("/")[0]
     for env in ("dev", "prod"):
         _store_key(openbao, env, canary, prefix=prefix)
