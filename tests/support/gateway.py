@@ -180,7 +180,9 @@ class GatewayProject:
         extra_vars: Mapping[str, Any] | None = None,
         args: Iterable[str] = (),
         timeout: int = 600,
+        stream: bool = False,
     ) -> Run:
+        """Run a playbook of the collection; ``stream`` shows its output instead of capturing it."""
         cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory_dir), str(REPO / playbook)]
         if limit:
             cmd += ["-l", limit]
@@ -193,8 +195,8 @@ class GatewayProject:
         if extra_vars:
             cmd += ["-e", json.dumps(dict(extra_vars))]
         cmd += list(args)
-        proc = subprocess.run(cmd, cwd=REPO, env=self.env(), capture_output=True, text=True, timeout=timeout)
-        return Run(proc.returncode, proc.stdout, proc.stderr, cmd)
+        proc = subprocess.run(cmd, cwd=REPO, env=self.env(), capture_output=not stream, text=True, timeout=timeout)
+        return Run(proc.returncode, proc.stdout or "", proc.stderr or "", cmd)
 
     def snapshot(self) -> dict[str, bytes]:
         """Bytes of every host file and state file: what a failed run must leave alone."""
