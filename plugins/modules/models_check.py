@@ -178,8 +178,8 @@ url:
 """
 
 # Ansible modules keep their documentation first, so the imports follow it.
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.aigateway.ops.plugins.module_utils._models_api import check_models  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aigateway.ops.plugins.module_utils._models_api import check_models
 
 
 def main() -> None:

@@ -43,8 +43,11 @@ EXAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
-_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
-                    r"failed=(?P<failed>\d+)", re.MULTILINE)
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -71,7 +74,10 @@ class Run:
         return sum(host["changed"] for host in self.recap().values())
 
     def explain(self) -> str:
-        return f"rc={self.returncode}\nargs={self.args}\n--- stdout ---\n{self.stdout[-8000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+        return (
+            f"rc={self.returncode}\nargs={self.args}\n"
+            f"--- stdout ---\n{self.stdout[-8000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+        )
 
 
 @dataclass

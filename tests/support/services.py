@@ -13,6 +13,7 @@ they are throwaway test keys inside the scenario's own directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -35,7 +36,9 @@ def start(directory: Path, environments: list[str], host: str, vault_prefix: str
 
     vault_dir = directory / "openbao"
     openbao.main(["start", "--dir", str(vault_dir)])
-    vault = OpenBao(vault_dir, port=int(_read(vault_dir / "url").rsplit(":", 1)[1]), root_token=_read(vault_dir / "token"))
+    vault = OpenBao(
+        vault_dir, port=int(_read(vault_dir / "url").rsplit(":", 1)[1]), root_token=_read(vault_dir / "token")
+    )
     for env, key in keys.items():
         vault.kv2_put(f"{vault_prefix}/{env}", {"api_key": key})
 
@@ -48,9 +51,26 @@ def start(directory: Path, environments: list[str], host: str, vault_prefix: str
     port_file.unlink(missing_ok=True)
     log = (sandbox_dir / "server.log").open("ab")
     subprocess.Popen(
-        [sys.executable, "-m", "tests.support.sandbox", "--host", host, "--port", "0", "--config", str(config),
-         "--pid-file", str(sandbox_dir / "pid"), "--port-file", str(port_file)],
-        cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.sandbox",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--config",
+            str(config),
+            "--pid-file",
+            str(sandbox_dir / "pid"),
+            "--port-file",
+            str(port_file),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not port_file.exists():
@@ -70,10 +90,8 @@ def start(directory: Path, environments: list[str], host: str, vault_prefix: str
 def stop(directory: Path) -> None:
     pid_file = directory / "sandbox" / "pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(_read(pid_file)), 15)
-        except ProcessLookupError:
-            pass
     openbao.main(["stop", "--dir", str(directory / "openbao")])
 
 

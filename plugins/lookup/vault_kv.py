@@ -1,0 +1,257 @@
+# Copyright: aigateway.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: vault_kv
+short_description: Read a secret from a HashiCorp Vault or OpenBao KV engine
+version_added: 0.1.0
+description:
+  - Reads one KV secret per term, from a KV v2 or KV v1 engine, and returns one of its fields, all of its
+    data, its version, or its metadata.
+  - The engine's version is read from the mount when O(kv_version) is not given.
+  - The connection and the credentials come from the options, else from the standard Vault client
+    environment (E(VAULT_ADDR), E(VAULT_TOKEN), E(VAULT_ROLE_ID) and E(VAULT_SECRET_ID), E(VAULT_NAMESPACE),
+    E(VAULT_CACERT), E(VAULT_CLIENT_CERT), E(VAULT_CLIENT_KEY), E(VAULT_SKIP_VERIFY)), else from C(~/.vault-token).
+    That is what AWX credentials inject.
+  - Within one Ansible worker process, a login and each secret read happen once and are reused. A token this
+    plugin obtained by logging in is revoked when the process ends.
+  - Connection errors, 412, 429 and 5xx answers are retried with exponential backoff, within O(retry_max_seconds)
+    in all; 400, 401, 403 and 404 answers never are. Each retry prints a warning naming the URL, never a value.
+  - A failure names the operation, the Vault address and the path, and what to check - unreachable, TLS, sealed,
+    login rejected, permission denied (with the capability the policy needs), not found (with mount, KV version
+    and the API path), or a missing field (with the names of the fields that exist, never their values).
+author:
+  - aigateway.ops maintainers
+requirements:
+  - hvac >= 2.3 (Python library, on the controller)
+options:
+  _terms:
+    description:
+      - Paths of secrets inside O(mount), without the mount and, for KV v2, without C(data/).
+    type: list
+    elements: str
+    required: true
+  mount:
+    description:
+      - Mount point of the KV secrets engine.
+    type: str
+    default: secret
+  field:
+    description:
+      - Field of the secret to return. Without it, the whole data of the secret is returned.
+      - A missing field fails the lookup, listing the field names that exist.
+    type: str
+  version:
+    description:
+      - KV v2 version to read instead of the newest, to pin a key or roll back to an earlier one.
+    type: int
+  kv_version:
+    description:
+      - KV engine version, V(1) or V(2). When not set, it is read from the mount's settings
+        (C(sys/internal/ui/mounts), which any token allowed to read a path under the mount may call).
+    type: int
+    choices: [1, 2]
+  return_format:
+    description:
+      - V(value) returns O(field), or the whole data without O(field).
+      - V(data) returns the whole data.
+      - V(version) returns the KV v2 version number (C(null) for KV v1).
+      - V(metadata) returns C(version), C(created_time), C(deletion_time) and C(destroyed).
+      - V(full) returns C(value) (as V(value) does), C(version), C(created_time) and C(fields), the field names.
+    type: str
+    choices: [value, data, version, metadata, full]
+    default: value
+  url:
+    description:
+      - Vault or OpenBao address, for example V(https://vault.example.com:8200). Defaults to E(VAULT_ADDR).
+    type: str
+  namespace:
+    description:
+      - Namespace of the secret (Vault Enterprise, OpenBao). Defaults to E(VAULT_NAMESPACE).
+    type: str
+  auth_method:
+    description:
+      - How to log in. Without it, V(token) when a token is known (option or E(VAULT_TOKEN)), else V(approle) when
+        O(role_id) and O(secret_id) are known, else V(token) from C(~/.vault-token).
+    type: str
+    choices: [token, approle, userpass, jwt, kubernetes]
+  auth_mount_point:
+    description:
+      - Mount path of the auth method, when it is not the method's name (for example V(ci-approle)).
+    type: str
+  auth_namespace:
+    description:
+      - Namespace to log in to, when it differs from O(namespace) (a login in a parent namespace, say).
+    type: str
+  token:
+    description:
+      - Vault token for O(auth_method=token). Defaults to E(VAULT_TOKEN), then C(~/.vault-token).
+    type: str
+  role_id:
+    description:
+      - AppRole role ID. Defaults to E(VAULT_ROLE_ID).
+    type: str
+  secret_id:
+    description:
+      - AppRole secret ID. Defaults to E(VAULT_SECRET_ID).
+    type: str
+  username:
+    description:
+      - User name for O(auth_method=userpass).
+    type: str
+  password:
+    description:
+      - Password for O(auth_method=userpass).
+    type: str
+  jwt:
+    description:
+      - The JWT for O(auth_method=jwt).
+    type: str
+  jwt_file:
+    description:
+      - File holding the JWT for O(auth_method=jwt), when O(jwt) is not given.
+    type: path
+  role:
+    description:
+      - Auth role to log in as, for O(auth_method=jwt) and O(auth_method=kubernetes).
+    type: str
+  kubernetes_token_path:
+    description:
+      - Service account token file for O(auth_method=kubernetes).
+    type: path
+    default: /var/run/secrets/kubernetes.io/serviceaccount/token
+  login_token_ttl:
+    description:
+      - Seconds a token obtained by login may live. A renewable token is shortened to this, so that it expires
+        soon even if the revocation at the end of the process never happens. V(0) keeps the role's own TTL.
+    type: int
+    default: 900
+  ca_cert:
+    description:
+      - CA bundle (PEM) to verify Vault's certificate. Defaults to E(VAULT_CACERT).
+    type: path
+  client_cert:
+    description:
+      - Client certificate (PEM) for a server that requires one. Defaults to E(VAULT_CLIENT_CERT).
+    type: path
+  client_key:
+    description:
+      - Key of O(client_cert). Defaults to E(VAULT_CLIENT_KEY).
+    type: path
+  validate_certs:
+    description:
+      - Verify Vault's TLS certificate. Defaults to the opposite of E(VAULT_SKIP_VERIFY), else V(true).
+    type: bool
+  timeout:
+    description:
+      - Seconds to wait for each request.
+    type: float
+    default: 30
+  retries:
+    description:
+      - Retries after the first attempt, for connection errors, 412, 429 and 5xx answers.
+    type: int
+    default: 3
+  retry_max_seconds:
+    description:
+      - Upper bound, in seconds, on the time one request may spend in retries.
+    type: float
+    default: 30
+notes:
+  - The plugin builds no message, warning or debug line that contains a secret value, a token or a credential, at any
+    verbosity. The value it returns is a secret, however; use it in tasks that set C(no_log), never pass it
+    through a task's C(environment), and set C(diff) to V(false) on tasks that write it.
+  - Ansible runs every task in a worker process of its own, so the per-process cache lasts one task. Read a secret
+    once per run with a C(set_fact) on one host (as the C(aigateway.ops.gateway) role does) and take it from
+    C(hostvars) elsewhere, instead of templating the lookup in C(group_vars).
+seealso:
+  - module: aigateway.ops.models_check
+  - name: KV secrets engine, version 2
+    description: The API this plugin reads.
+    link: https://openbao.org/api-docs/secret/kv/kv-v2/
+"""
+
+EXAMPLES = r"""
+- name: Read the API key of the prod gateway (VAULT_ADDR and VAULT_TOKEN from the environment)
+  ansible.builtin.set_fact:
+    gateway_api_key: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key') }}"
+  no_log: true
+
+- name: Log in with AppRole (as in CI) and read a pinned version of the key from a KV v2 mount named kv
+  ansible.builtin.set_fact:
+    gateway_api_key: >-
+      {{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', mount='kv', field='api_key', version=6,
+                auth_method='approle', role_id=vault_role_id, secret_id=vault_secret_id) }}
+  no_log: true
+
+- name: Log in with a JWT (an OIDC token from the CI system) to a namespace
+  ansible.builtin.set_fact:
+    gateway_secret: >-
+      {{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key', return_format='full',
+                auth_method='jwt', role='deployer', jwt_file='/run/ci/id_token', namespace='platform') }}
+  no_log: true
+
+- name: Show the key's version and age, never the key
+  ansible.builtin.debug:
+    msg: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', return_format='metadata') }}"
+"""
+
+RETURN = r"""
+_raw:
+  description:
+    - One item per term, shaped by O(return_format).
+  type: list
+  elements: raw
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+from ansible_collections.aigateway.ops.plugins.module_utils import _vault
+
+display = Display()
+
+_READ_OPTIONS = ("field", "version", "return_format")
+
+
+class LookupModule(LookupBase):
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
+        if _vault.HVAC_IMPORT_ERROR is not None:
+            raise AnsibleError(
+                "the aigateway.ops.vault_kv lookup needs the Python library hvac on the controller: pip install hvac"
+            )
+        self.set_options(var_options=variables, direct=kwargs)
+        options = {name: self.get_option(name) for name in (*_vault.CONNECTION_OPTIONS, *_READ_OPTIONS)}
+
+        try:
+            connection, login = _vault.settings_from_options(options)
+            return_format = _vault.plain_text(options["return_format"]) or "value"
+            field_name = _vault.plain_text(options["field"])
+            version = _vault.plain_int(options["version"], "version")
+            kv = _vault.plain_int(options["kv_version"], "kv_version")
+            results = []
+            for term in terms:
+                secret = _vault.read_secret(
+                    connection,
+                    login,
+                    _vault.normalise_path(term),
+                    mount=_vault.plain_text(options["mount"]) or _vault.DEFAULT_MOUNT,
+                    version=version,
+                    kv=kv,
+                    warn=display.warning,
+                )
+                results.append(secret.shaped(return_format, field_name))
+        except _vault.VaultError as error:
+            # The engine's messages never hold a value, a token or a credential.
+            raise AnsibleLookupError(error.message) from None
+        except Exception as error:  # noqa: BLE001 - an unforeseen failure must not print a secret either
+            raise AnsibleLookupError(
+                f"reading from Vault failed unexpectedly ({type(error).__name__}); run again with the url, "
+                "namespace and credentials checked, and report it if it persists"
+            ) from None
+        return results
