@@ -91,12 +91,15 @@ def test_check_diff_shows_the_change_and_writes_nothing(project: GatewayProject)
 
     assert run.returncode == 0, run.explain()
     assert project.snapshot() == before
-    # The Terraform plan (YAML) and the hosts' gateway.json (JSON) both show 100 -> 75.
-    removed = re.findall(r'^-\s+"?rate_limit_rpm"?: 100,?$', run.stdout, re.MULTILINE)
-    added = re.findall(r'^\+\s+"?rate_limit_rpm"?: 75,?$', run.stdout, re.MULTILINE)
-    assert any('"' in line for line in added) and any('"' not in line for line in added), run.explain()
-    assert len(removed) == len(added)
-    assert "prod: 1 resource(s) to change" in run.stdout
+    # The plan is told in words; the Terraform inputs and the hosts' gateway.json show it as a diff.
+    assert "prod: 0 to add, 1 to change, 0 to destroy" in run.stdout, run.explain()
+    assert "global rate limit 100 → 75" in run.stdout
+    assert "deepseek-v3.2 rate limit 100 → 75" in run.stdout
+    assert "gpt-4.1 rate limit" not in run.stdout  # its own limit, 30, stays
+    removed = re.findall(r'^-\s+"rate_limit_rpm": 100,?$', run.stdout, re.MULTILINE)
+    added = re.findall(r'^\+\s+"rate_limit_rpm": 75,?$', run.stdout, re.MULTILINE)
+    # terraform.tfvars.json once, then gemini-2.5-flash and deepseek-v3.2 in each prod host's gateway.json.
+    assert len(added) == len(removed) == 5, run.explain()
     assert run.recap()["prod-1"]["changed"] > 0
     assert run.recap()["dev-1"]["changed"] == 0
 
