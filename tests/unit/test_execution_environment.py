@@ -53,6 +53,7 @@ def test_the_image_gets_the_collections_python_packages(context: Path) -> None:
 
 def test_the_image_gets_the_collections_the_playbooks_use(context: Path) -> None:
     collections = yaml.safe_load((context / "_build" / "requirements.yml").read_text())["collections"]
+    assert collections == yaml.safe_load((REPO / "requirements.yml").read_text())["collections"]
     galaxy = yaml.safe_load((REPO / "galaxy.yml").read_text())
     assert {entry["name"] for entry in collections} >= set(galaxy["dependencies"])
 
