@@ -9,6 +9,11 @@ The API lives under ``/v1``:
 - ``POST /v1/chat/completions`` answers a minimal chat completion with token usage, or 403 for a
   model the key sees listed but may not use ("listed but refused"), or 404 for an unknown model.
 
+A key can stop working at a given moment (``expires_at``), after a number of requests
+(``expires_after_requests``), or on command (``rotate_keys``); from then on it answers 401
+"API key has been rotated". The request log records, per request, when it came, which key it
+carried (fingerprint and label) and the model asked for, so tests can prove the order of events.
+
 Keys are held only as SHA-256 digests. A configuration may name a key in plain text (``"key"``)
 or by its digest (``"sha256"``); what the server reports (``GET /_sandbox/config``, the request log)
 carries digests and fingerprint prefixes, never a key.
@@ -133,9 +138,11 @@ class SandboxState:
 
         - ``models``: list of ids, or of ``{"id": ..., "owned_by": ...}``;
         - ``keys``: list of accepted keys, each a string or ``{"key" | "sha256", "models",
-          "refused_models", "expires_at", "label"}``. ``models`` limits what the key sees
-          (default: every model); ``refused_models`` are listed but refused by chat completions;
-          from ``expires_at`` (epoch seconds) on, the key answers 401 "API key has been rotated";
+          "refused_models", "expires_at", "expires_after_requests", "label"}``. ``models`` limits
+          what the key sees (default: every model); ``refused_models`` are listed but refused by chat
+          completions; from ``expires_at`` (epoch seconds) on, or once it has been accepted
+          ``expires_after_requests`` times, the key answers 401 "API key has been rotated";
+          ``label`` names the key in the request log;
         - ``rotated_keys``: keys (strings or ``{"sha256": ...}``) answering 401 rotated;
         - ``fault`` (one object or null) or ``faults`` (a list): forced answers, each
           ``{"status", "count" (null: always), "retry_after", "message", "body", "content_type",
@@ -271,8 +278,14 @@ class SandboxState:
         digest = key_sha256(key)
         with self._lock:
             echo = self._echo_key_in_errors
-            entry = copy.deepcopy(self._keys.get(digest))
+            stored = self._keys.get(digest)
             rotated = digest in self._rotated
+            limit = None if stored is None else stored["expires_after_requests"]
+            if stored is not None and not rotated and limit is not None and stored["requests_used"] >= limit:
+                rotated = True
+            elif stored is not None and not rotated:
+                stored["requests_used"] += 1
+            entry = copy.deepcopy(stored)
         if entry is not None and entry["expires_at"] is not None and time.time() >= entry["expires_at"]:
             rotated = True
         if rotated:
@@ -282,6 +295,14 @@ class SandboxState:
             message = f"{INVALID_MESSAGE}: {key}" if echo else INVALID_MESSAGE
             return None, (401, _error_body(message, "invalid_request_error", "invalid_api_key"))
         return entry, None
+
+    def key_label(self, key: str | None) -> str | None:
+        """The label a configuration gave this key, if any."""
+        if not key:
+            return None
+        with self._lock:
+            entry = self._keys.get(key_sha256(key))
+        return None if entry is None else entry["label"]
 
     def visible_models(self, entry: dict[str, Any]) -> list[dict[str, str]]:
         """The model list as this key sees it."""
@@ -415,21 +436,28 @@ class SandboxServer:
         models: list[str] | None = None,
         refused_models: list[str] | None = None,
         expires_at: float | None = None,
+        expires_after_requests: int | None = None,
         label: str | None = None,
     ) -> None:
+        """Accept the key (again), with the settings of a ``keys`` entry; its request count starts at 0."""
         entry: dict[str, Any] = {"key": key, "models": models, "refused_models": refused_models or []}
-        entry.update(expires_at=expires_at, label=label)
+        entry.update(expires_at=expires_at, expires_after_requests=expires_after_requests, label=label)
         self.state.configure({"add_keys": [entry]})
 
     def rotate_key(self, key: str) -> None:
+        """Make the key answer 401 "API key has been rotated" from now on."""
         self.state.configure({"rotate_keys": [key]})
 
     def fail_next(self, status: int, count: int | None = 1, **fault: Any) -> None:
         """Force ``status`` for the next ``count`` API requests (``count=None``: until changed)."""
         self.state.configure({"faults": [{"status": status, "count": count, **fault}]})
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self.state.requests()
+    def requests(self, *, key: str | None = None) -> list[dict[str, Any]]:
+        """The request log, oldest first; with ``key``, only the requests that carried it."""
+        log = self.state.requests()
+        if key is None:
+            return log
+        return [entry for entry in log if entry["key_fingerprint"] == key_fingerprint(key)]
 
     def clear_requests(self) -> int:
         return self.state.clear_requests()
@@ -590,13 +618,16 @@ class _Handler(BaseHTTPRequestHandler):
             "time": time.time(),
             "duration_ms": None,
             "key_fingerprint": key_fingerprint(key) if key else None,
+            "key_label": state.key_label(key),
             "model": None,
+            "max_tokens": None,
             "fault": False,
         }
         # Logged on arrival, so a request still held by latency or a hang shows with status null.
         state.record(entry)
         try:
             body = self._read_body()
+            state.update(entry, max_tokens=_max_tokens(body))
             latency, hang = state.delays()
             if latency and state.stopping.wait(latency):
                 return
@@ -757,6 +788,15 @@ def _bearer_key(header: str | None) -> str | None:
     return value.strip()
 
 
+def _max_tokens(body: bytes) -> int | None:
+    try:
+        request = json.loads(body) if body else None
+    except ValueError:
+        return None
+    value = request.get("max_tokens") if isinstance(request, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -818,7 +858,8 @@ def _key_entry(item: Any) -> dict[str, Any]:
         item = {"key": item}
     if not isinstance(item, dict):
         raise SandboxConfigError("each key must be a string or an object with 'key' or 'sha256'")
-    unknown = sorted(set(item) - {"key", "sha256", "fingerprint", "models", "refused_models", "expires_at", "label"})
+    allowed = {"key", "sha256", "fingerprint", "models", "refused_models", "expires_at", "label"}
+    unknown = sorted(set(item) - allowed - {"expires_after_requests", "requests_used"})
     if unknown:
         raise SandboxConfigError(f"unknown key settings: {', '.join(unknown)}")
     models = item.get("models")
@@ -828,12 +869,18 @@ def _key_entry(item: Any) -> dict[str, Any]:
     expires_at = item.get("expires_at")
     if expires_at is not None:
         expires_at = float(_non_negative(expires_at, "expires_at"))
+    limit = item.get("expires_after_requests")
+    if limit is not None:
+        limit = int(_non_negative(limit, "expires_after_requests"))
+    used = int(_non_negative(item.get("requests_used") or 0, "requests_used"))
     label = item.get("label")
     return {
         "sha256": _digest_of(item, "keys"),
         "models": models,
         "refused_models": refused,
         "expires_at": expires_at,
+        "expires_after_requests": limit,
+        "requests_used": used,
         "label": None if label is None else str(label),
     }
 

@@ -121,6 +121,59 @@ def test_key_expiry(sandbox):
     assert call(sandbox.base_url + "/models", key="sk-valid-one")[0] == 200
 
 
+def test_key_stops_working_after_a_number_of_requests(sandbox):
+    sandbox.accept_key(CANARY_KEY, expires_after_requests=2)
+
+    statuses = [call(sandbox.base_url + "/models", key=CANARY_KEY)[0] for _ in range(2)]
+    third = call(sandbox.base_url + "/models", key=CANARY_KEY)
+
+    assert statuses == [200, 200]
+    assert (third[0], third[2]["error"]["message"]) == (401, "API key has been rotated")
+    assert sandbox.config()["keys"][-1]["requests_used"] == 2
+    # Accepting the key again starts its count afresh.
+    sandbox.accept_key(CANARY_KEY, expires_after_requests=1)
+    assert call(sandbox.base_url + "/models", key=CANARY_KEY)[0] == 200
+
+
+def test_key_stops_working_on_command_between_requests(sandbox):
+    sandbox.accept_key(CANARY_KEY)
+    before = call(sandbox.base_url + "/models", key=CANARY_KEY)[0]
+
+    sandbox.rotate_key(CANARY_KEY)
+
+    assert before == 200
+    assert call(sandbox.base_url + "/models", key=CANARY_KEY)[0] == 401
+    assert call(sandbox.base_url + "/models")[0] == 200
+
+
+def test_request_log_tells_which_key_was_used_when(sandbox):
+    sandbox.accept_key(CANARY_KEY, label="candidate")
+    call(sandbox.base_url + "/models")
+    chat(sandbox, "gpt-4.1", key=CANARY_KEY)
+    call(sandbox.base_url + "/models", key=CANARY_KEY)
+
+    log = sandbox.requests()
+    mine = sandbox.requests(key=CANARY_KEY)
+
+    assert [entry["key_label"] for entry in log] == [None, "candidate", "candidate"]
+    assert [(entry["path"], entry["model"]) for entry in mine] == [
+        ("/v1/chat/completions", "gpt-4.1"),
+        ("/v1/models", None),
+    ]
+    assert log[0]["key_fingerprint"] == key_fingerprint(SANDBOX_KEY)
+    assert log[0]["time"] <= mine[0]["time"] <= mine[1]["time"]
+
+
+def test_request_log_records_max_tokens(sandbox):
+    call(
+        sandbox.base_url + "/chat/completions",
+        method="POST",
+        payload={"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+    )
+
+    assert [entry["max_tokens"] for entry in sandbox.requests()] == [1]
+
+
 def test_key_given_by_digest(sandbox_factory):
     server = sandbox_factory({"keys": [{"sha256": key_sha256(CANARY_KEY), "models": ["gpt-4.1"]}]})
 
