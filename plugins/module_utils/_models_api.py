@@ -6,6 +6,10 @@
 
 """Ask an OpenAI-compatible API for its model list, with bounded retries and key-safe errors.
 
+Optionally probe each expected model with a minimal chat completion (``max_tokens: 1``), telling a
+rejected key (401) from a model the key may not call (403 or 404 for a listed model), and estimate
+what each probe cost from the usage the API returns and a price table.
+
 Runs on managed hosts, so it needs only the Python standard library and ansible.module_utils.
 """
 
@@ -46,16 +50,39 @@ _HINTS = {
 }
 _SERVER_HINT = "the provider or gateway is failing; retry later"
 
+# Dollars per million tokens, input and output alike, for the probe's cost estimate.
+DEFAULT_PRICES: dict[str, float] = {
+    "gpt-4.1": 8.0,
+    "claude-sonnet-4-20250514": 15.0,
+    "gemini-2.5-flash": 2.5,
+    "deepseek-v3.2": 0.42,
+}
+PROBE_PROMPT = "Reply with one word."
+_REFUSED_STATUSES = (403, 404)
+
+# What a failed check returns as ``cause``, by the status of the answer that ended it.
+_CAUSE_BY_STATUS = {401: "key_rejected", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+
 
 class ModelsApiError(Exception):
     """A /models check that could not succeed; the message names the cause and the URL, never the key."""
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 0) -> None:
+    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 0, said: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.status = status
         self.attempts = attempts
+        self.said = said
+
+    @property
+    def cause(self) -> str:
+        """A short word for what went wrong: key_rejected, forbidden, not_found, rate_limited, ..."""
+        if self.status is None:
+            return "unreachable"
+        if self.status == 200:
+            return "bad_answer"
+        return _CAUSE_BY_STATUS.get(self.status, "server_error" if self.status >= 500 else "http_error")
 
 
 class ModelsAnswer:
@@ -69,20 +96,45 @@ class ModelsAnswer:
         self.attempts = attempts
 
 
+class ProbeAnswer:
+    """A successful minimal chat completion: its status, timing and the token usage the API reported."""
+
+    def __init__(
+        self, *, model: str, status: int, latency_ms: int, attempts: int, usage: dict[str, int | None]
+    ) -> None:
+        self.model = model
+        self.status = status
+        self.latency_ms = latency_ms
+        self.attempts = attempts
+        self.usage = usage
+
+
 class _AttemptFailed(Exception):
     def __init__(
-        self, message: str, *, status: int | None = None, retryable: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        said: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.said = said
 
 
 def models_url(base_url: str) -> str:
     """The /models URL under an API base URL such as https://api.example.com/v1."""
     return base_url.rstrip("/") + "/models"
+
+
+def chat_url(base_url: str) -> str:
+    """The /chat/completions URL under an API base URL."""
+    return base_url.rstrip("/") + "/chat/completions"
 
 
 def list_models(
@@ -103,56 +155,73 @@ def list_models(
     Retry-After asks (at most 60 s). Other failures end the check at once. Raises
     :class:`ModelsApiError`. ``sleep`` waits between attempts (default :func:`time.sleep`).
     """
-    sleep = sleep or time.sleep
     api_key = str(api_key)
-    url = redact(models_url(str(base_url)), [api_key], key_like=False)
-    target = models_url(str(base_url))
-    scheme = urlsplit(target).scheme.lower()
-    if scheme not in ("http", "https") or not urlsplit(target).hostname:
-        raise ModelsApiError(f"base_url must be an http:// or https:// URL with a host, got {url}", url=url)
-    if ca_path is not None:
-        try:
-            with open(str(ca_path), "rb"):
-                pass
-        except OSError as error:
-            raise ModelsApiError(
-                f"cannot read ca_path {ca_path} ({error.strerror}); check the CA bundle path", url=url
-            ) from None
-
-    # Authorization stays off redirected requests, so a redirect never carries the key elsewhere.
-    request = Request(
-        headers={"Authorization": "Bearer " + api_key, "Accept": "application/json"},
-        timeout=float(timeout),
-        validate_certs=bool(validate_certs),
-        ca_path=None if ca_path is None else str(ca_path),
-        http_agent=USER_AGENT,
-        follow_redirects="safe",
-        unredirected_headers=["Authorization"],
-        use_netrc=False,
-    )
     secrets = [api_key]
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            status, body, latency_ms = _attempt(request, target, timeout, url, secrets)
-            models = _model_ids(body, url, secrets)
-            return ModelsAnswer(
-                url=url,
-                status=status,
-                models=[redact(model, secrets, key_like=False) for model in models],
-                latency_ms=latency_ms,
-                attempts=attempts,
-            )
-        except _AttemptFailed as failure:
-            if not failure.retryable or attempts > retries:
-                message = failure.message
-                if failure.retryable and attempts > 1:
-                    message = f"{message}; gave up after {attempts} attempts"
-                raise ModelsApiError(
-                    redact(message, secrets, key_like=False), url=url, status=failure.status, attempts=attempts
-                ) from None
-            sleep(backoff_seconds(attempts, retry_delay, failure.retry_after))
+    url = redact(models_url(str(base_url)), secrets, key_like=False)
+    status, body, latency_ms, attempts = _send(
+        "GET",
+        models_url(str(base_url)),
+        api_key,
+        url=url,
+        parse=lambda raw: _model_ids(raw, url, secrets),
+        timeout=timeout,
+        retries=retries,
+        retry_delay=retry_delay,
+        validate_certs=validate_certs,
+        ca_path=ca_path,
+        sleep=sleep,
+    )
+    return ModelsAnswer(
+        url=url,
+        status=status,
+        models=[redact(model, secrets, key_like=False) for model in body],
+        latency_ms=latency_ms,
+        attempts=attempts,
+    )
+
+
+def probe_model(
+    base_url: str,
+    api_key: str,
+    model: str,
+    *,
+    timeout: float = 10,
+    retries: int = 2,
+    retry_delay: float = 1,
+    validate_certs: bool = True,
+    ca_path: str | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> ProbeAnswer:
+    """POST {base_url}/chat/completions for ``model`` with ``max_tokens: 1``: the cheapest call that proves use.
+
+    Retries as :func:`list_models` does. Raises :class:`ModelsApiError`; its ``status`` tells a
+    rejected key (401) from a model the key may not call (403, 404).
+    """
+    api_key = str(api_key)
+    url = redact(chat_url(str(base_url)), [api_key], key_like=False)
+    payload = {"model": str(model), "messages": [{"role": "user", "content": PROBE_PROMPT}], "max_tokens": 1}
+    status, usage, latency_ms, attempts = _send(
+        "POST",
+        chat_url(str(base_url)),
+        api_key,
+        url=url,
+        payload=payload,
+        parse=lambda raw: _usage(raw, url, [api_key]),
+        timeout=timeout,
+        retries=retries,
+        retry_delay=retry_delay,
+        validate_certs=validate_certs,
+        ca_path=ca_path,
+        sleep=sleep,
+    )
+    return ProbeAnswer(model=str(model), status=status, latency_ms=latency_ms, attempts=attempts, usage=usage)
+
+
+def cost_usd(usage: dict[str, int | None], price_per_million: float | None) -> float | None:
+    """Dollars a call cost: its total tokens at the model's price per million; None when either is unknown."""
+    if price_per_million is None or usage.get("total_tokens") is None:
+        return None
+    return round(float(usage["total_tokens"]) * float(price_per_million) / 1_000_000, 10)
 
 
 def check_models(
@@ -162,13 +231,18 @@ def check_models(
     expected_models: Iterable[str] = (),
     match: str = "subset",
     latency_threshold_ms: int | None = None,
+    probe: bool = False,
+    prices: dict[str, float] | None = None,
     **request_options: Any,
 ) -> tuple[dict[str, Any], str | None]:
     """Run the whole check: the result fields, and the failure message (None when it passed).
 
-    ``request_options`` go to :func:`list_models`. The check fails when the list cannot be read,
-    when an expected model is missing (or, for ``match="exact"``, an unexpected one is listed),
-    or when the answer took longer than ``latency_threshold_ms``.
+    ``request_options`` go to :func:`list_models` and :func:`probe_model`. The check fails when the
+    list cannot be read, when an expected model is missing (or, for ``match="exact"``, an unexpected
+    one is listed), or when the answer took longer than ``latency_threshold_ms``. With ``probe``,
+    each expected model that is listed is also called once; a 401 there fails the check as a
+    rejected key, a 403 or 404 as a model the key may not call. ``prices`` (dollars per million
+    tokens, default :data:`DEFAULT_PRICES`) turn each probe's usage into a cost estimate.
     """
     api_key = str(api_key)
     expected = [str(model) for model in expected_models]
@@ -180,11 +254,15 @@ def check_models(
         "latency_ms": None,
         "attempts": 0,
         "url": redact(models_url(str(base_url)), [api_key], key_like=False),
+        "cause": None,
+        "probes": [],
+        "refused": [],
+        "cost_usd": None,
     }
     try:
         answer = list_models(base_url, api_key, **request_options)
     except ModelsApiError as error:
-        result.update(status=error.status, attempts=error.attempts, url=error.url)
+        result.update(status=error.status, attempts=error.attempts, url=error.url, cause=error.cause)
         return result, error.message
 
     missing, unexpected = compare_models(answer.models, expected, match)
@@ -197,16 +275,95 @@ def check_models(
         attempts=answer.attempts,
         url=answer.url,
     )
-    problems = []
+    problems: list[tuple[str, str]] = []
     if missing:
-        problems.append(f"models missing from {answer.url}: {', '.join(missing)}")
+        problems.append(("models_missing", f"models missing from {answer.url}: {', '.join(missing)}"))
     if unexpected:
-        problems.append(f"unexpected models at {answer.url} (match is exact): {', '.join(unexpected)}")
+        problems.append(
+            ("unexpected_models", f"unexpected models at {answer.url} (match is exact): {', '.join(unexpected)}")
+        )
+    if probe:
+        listed = [model for model in _unique(expected) if model not in missing]
+        problems.extend(_probe_all(base_url, api_key, listed, answer.url, result, prices, request_options))
     if latency_threshold_ms is not None and answer.latency_ms > latency_threshold_ms:
         problems.append(
-            f"{answer.url} answered in {answer.latency_ms} ms, above the latency threshold of {latency_threshold_ms} ms"
+            (
+                "too_slow",
+                f"{answer.url} answered in {answer.latency_ms} ms, "
+                f"above the latency threshold of {latency_threshold_ms} ms",
+            )
         )
-    return result, redact("; ".join(problems), [api_key], key_like=False) if problems else None
+    if not problems:
+        return result, None
+    result["cause"] = problems[0][0]
+    return result, redact("; ".join(message for _, message in problems), [api_key], key_like=False)
+
+
+def _probe_all(
+    base_url: str,
+    api_key: str,
+    models: list[str],
+    listed_at: str,
+    result: dict[str, Any],
+    prices: dict[str, float] | None,
+    request_options: dict[str, Any],
+) -> list[tuple[str, str]]:
+    """Probe each model into ``result``; the problems found, as (cause, message) pairs."""
+    prices = DEFAULT_PRICES if prices is None else prices
+    problems: list[tuple[str, str]] = []
+    refusals: list[str] = []
+    total = 0.0
+    for model in models:
+        price = prices.get(model)
+        entry: dict[str, Any] = {
+            "model": model,
+            "status": None,
+            "permitted": None,
+            "latency_ms": None,
+            "attempts": 0,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "total_tokens": None,
+            "price_per_million_usd": None if price is None else float(price),
+            "cost_usd": None,
+            "error": None,
+        }
+        result["probes"].append(entry)
+        try:
+            answer = probe_model(base_url, api_key, model, **request_options)
+        except ModelsApiError as error:
+            entry.update(status=error.status, attempts=error.attempts, error=error.message)
+            if error.status == 401:
+                # The key itself is refused: every further probe would say the same.
+                entry["permitted"] = False
+                problems.insert(0, ("key_rejected", f"{error.message} (while probing {model})"))
+                break
+            if error.status in _REFUSED_STATUSES:
+                entry["permitted"] = False
+                result["refused"].append(model)
+                refusals.append(f"{model} ({error.status} {_phrase(error.status)}: {error.said})")
+            else:
+                problems.append((error.cause, f"probing {model}: {error.message}"))
+            continue
+        cost = cost_usd(answer.usage, price)
+        entry.update(
+            status=answer.status, permitted=True, latency_ms=answer.latency_ms, attempts=answer.attempts, cost_usd=cost
+        )
+        entry.update(answer.usage)
+        total += cost or 0.0
+    if result["probes"]:
+        result["cost_usd"] = round(total, 10)
+    if refusals:
+        problems.insert(
+            0 if not problems or problems[0][0] != "key_rejected" else 1,
+            (
+                "model_not_permitted",
+                f"models listed by {listed_at} but not permitted for this key: {'; '.join(refusals)} "
+                "(the key is accepted; ask the provider to allow these models for it, or remove them from "
+                "the expected models)",
+            ),
+        )
+    return problems
 
 
 def compare_models(
@@ -292,10 +449,79 @@ def redact(text: str, secrets: Iterable[str], *, key_like: bool = True) -> str:
     return _KEY_LIKE.sub(REDACTED, text)
 
 
-def _attempt(request: Request, target: str, timeout: float, url: str, secrets: list[str]) -> tuple[int, bytes, int]:
+def _send(
+    method: str,
+    target: str,
+    api_key: str,
+    *,
+    url: str,
+    parse: Callable[[bytes], Any],
+    payload: Any = None,
+    timeout: float = 10,
+    retries: int = 2,
+    retry_delay: float = 1,
+    validate_certs: bool = True,
+    ca_path: str | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> tuple[int, Any, int, int]:
+    """One API call with retries: status, parsed body, latency of the last attempt (ms), attempts."""
+    sleep = sleep or time.sleep
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in ("http", "https") or not urlsplit(target).hostname:
+        raise ModelsApiError(f"base_url must be an http:// or https:// URL with a host, got {url}", url=url)
+    if ca_path is not None:
+        try:
+            with open(str(ca_path), "rb"):
+                pass
+        except OSError as error:
+            raise ModelsApiError(
+                f"cannot read ca_path {ca_path} ({error.strerror}); check the CA bundle path", url=url
+            ) from None
+
+    headers = {"Authorization": "Bearer " + api_key, "Accept": "application/json"}
+    data = None
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(payload).encode("utf-8")
+    # Authorization stays off redirected requests, so a redirect never carries the key elsewhere.
+    request = Request(
+        headers=headers,
+        timeout=float(timeout),
+        validate_certs=bool(validate_certs),
+        ca_path=None if ca_path is None else str(ca_path),
+        http_agent=USER_AGENT,
+        follow_redirects="safe",
+        unredirected_headers=["Authorization"],
+        use_netrc=False,
+    )
+    secrets = [api_key]
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            status, body, latency_ms = _attempt(request, method, target, data, timeout, url, secrets)
+            return status, parse(body), latency_ms, attempts
+        except _AttemptFailed as failure:
+            if not failure.retryable or attempts > retries:
+                message = failure.message
+                if failure.retryable and attempts > 1:
+                    message = f"{message}; gave up after {attempts} attempts"
+                raise ModelsApiError(
+                    redact(message, secrets, key_like=False),
+                    url=url,
+                    status=failure.status,
+                    attempts=attempts,
+                    said=failure.said,
+                ) from None
+            sleep(backoff_seconds(attempts, retry_delay, failure.retry_after))
+
+
+def _attempt(
+    request: Request, method: str, target: str, data: bytes | None, timeout: float, url: str, secrets: list[str]
+) -> tuple[int, bytes, int]:
     started = time.monotonic()
     try:
-        response = request.open("GET", target)
+        response = request.open(method, target, data=data)
         try:
             body = response.read()
         finally:
@@ -332,7 +558,9 @@ def _http_failure(error: urllib.error.HTTPError, url: str, secrets: list[str]) -
     message = f"{status} {phrase} from {url}: {said}" + (f" ({hint})" if hint else "")
     retryable = status == 429 or status >= 500
     retry_after = parse_retry_after(error.headers.get("Retry-After")) if error.headers is not None else None
-    return _AttemptFailed(message, status=status, retryable=retryable, retry_after=retry_after if retryable else None)
+    return _AttemptFailed(
+        message, status=status, retryable=retryable, retry_after=retry_after if retryable else None, said=said
+    )
 
 
 def _connection_failure(reason: Any, url: str, timeout: float) -> _AttemptFailed:
@@ -387,6 +615,38 @@ def _model_ids(body: bytes, url: str, secrets: list[str]) -> list[str]:
         if isinstance(model, str) and model:
             ids.append(model)
     return ids
+
+
+def _usage(body: bytes, url: str, secrets: list[str]) -> dict[str, int | None]:
+    """Token counts from a chat completion's ``usage``; None where the API gave none."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        said = redact(excerpt(body.decode("utf-8", "replace")), secrets) or "(empty body)"
+        raise _AttemptFailed(
+            f"{url} answered 200 but not with JSON: {said} (check that base_url is an OpenAI-compatible API)",
+            status=200,
+        ) from None
+    usage = document.get("usage") if isinstance(document, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    counts: dict[str, int | None] = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = usage.get(name)
+        counts[name] = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if (
+        counts["total_tokens"] is None
+        and counts["prompt_tokens"] is not None
+        and counts["completion_tokens"] is not None
+    ):
+        counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+    return counts
+
+
+def _phrase(status: int | None) -> str:
+    try:
+        return http.HTTPStatus(int(status or 0)).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 def _unique(items: Iterable[str]) -> list[str]:

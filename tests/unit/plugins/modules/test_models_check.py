@@ -431,6 +431,166 @@ def test_latency_below_threshold_passes(capsys, sandbox):
     assert not result.get("failed")
 
 
+# Probing each model ----------------------------------------------------------------------------
+
+
+def test_probe_calls_each_expected_model_once_with_one_token(capsys, sandbox):
+    result = check(capsys, sandbox, expected_models=list(DEFAULT_MODELS), probe_models=True)
+
+    assert not result.get("failed"), result["msg"]
+    assert result["cause"] is None
+    assert [probe["model"] for probe in result["probes"]] == list(DEFAULT_MODELS)
+    assert {probe["status"] for probe in result["probes"]} == {200}
+    assert all(probe["permitted"] for probe in result["probes"])
+    chats = [entry for entry in sandbox.requests() if entry["method"] == "POST"]
+    assert [(entry["path"], entry["model"], entry["max_tokens"]) for entry in chats] == [
+        ("/v1/chat/completions", model, 1) for model in DEFAULT_MODELS
+    ]
+    assert sandbox.requests()[0]["path"] == "/v1/models"
+
+
+def test_probe_cost_comes_from_the_usage_and_the_default_prices(capsys, sandbox):
+    result = check(capsys, sandbox, expected_models=["gpt-4.1", "deepseek-v3.2"], probe_models=True)
+
+    gpt, deepseek = result["probes"]
+    assert gpt["total_tokens"] == gpt["prompt_tokens"] + gpt["completion_tokens"] > 0
+    assert gpt["price_per_million_usd"] == 8.0
+    assert deepseek["price_per_million_usd"] == 0.42
+    assert gpt["cost_usd"] == pytest.approx(gpt["total_tokens"] * 8.0 / 1_000_000)
+    assert deepseek["cost_usd"] == pytest.approx(deepseek["total_tokens"] * 0.42 / 1_000_000)
+    assert result["cost_usd"] == pytest.approx(gpt["cost_usd"] + deepseek["cost_usd"])
+
+
+def test_probe_prices_option_replaces_the_table(capsys, sandbox):
+    result = check(
+        capsys, sandbox, expected_models=["gpt-4.1", "gemini-2.5-flash"], probe_models=True, prices={"gpt-4.1": "2"}
+    )
+
+    gpt, gemini = result["probes"]
+    assert gpt["cost_usd"] == pytest.approx(gpt["total_tokens"] * 2 / 1_000_000)
+    assert gemini["price_per_million_usd"] is None
+    assert gemini["cost_usd"] is None
+    assert result["cost_usd"] == pytest.approx(gpt["cost_usd"])
+
+
+def test_a_negative_price_is_refused(capsys, sandbox):
+    result = check(capsys, sandbox, probe_models=True, prices={"gpt-4.1": -1})
+
+    assert result["msg"] == "prices: the price of gpt-4.1 must be at least 0, got -1"
+    assert sandbox.requests() == []
+
+
+def test_without_probe_no_model_is_called(capsys, sandbox):
+    result = check(capsys, sandbox, expected_models=list(DEFAULT_MODELS))
+
+    assert result["probes"] == [] and result["refused"] == []
+    assert result["cost_usd"] is None
+    assert {entry["method"] for entry in sandbox.requests()} == {"GET"}
+
+
+def test_listed_but_refused_model_is_not_permitted_not_a_rejected_key(capsys, sandbox_factory):
+    server = sandbox_factory({"keys": [{"key": SANDBOX_KEY, "refused_models": ["gemini-2.5-flash"]}]})
+
+    result = check(capsys, server, expected_models=list(DEFAULT_MODELS), probe_models=True)
+
+    assert result["failed"]
+    assert result["status"] == 200
+    assert result["missing"] == []
+    assert result["cause"] == "model_not_permitted"
+    assert result["refused"] == ["gemini-2.5-flash"]
+    by_model = {probe["model"]: probe for probe in result["probes"]}
+    assert by_model["gemini-2.5-flash"]["permitted"] is False
+    assert by_model["gemini-2.5-flash"]["status"] == 403
+    assert by_model["deepseek-v3.2"]["permitted"] is True
+    assert result["msg"] == (
+        f"models listed by {server.base_url}/models but not permitted for this key: gemini-2.5-flash "
+        "(403 Forbidden: model gemini-2.5-flash is not permitted for this key) (the key is accepted; ask the "
+        "provider to allow these models for it, or remove them from the expected models)"
+    )
+
+
+def test_a_listed_model_answering_404_is_not_permitted(capsys, sandbox):
+    sandbox.fail_next(404, count=1, paths=["/v1/chat/"], message="The model `gpt-4.1` does not exist")
+
+    result = check(capsys, sandbox, expected_models=["gpt-4.1", "deepseek-v3.2"], probe_models=True)
+
+    assert result["cause"] == "model_not_permitted"
+    assert result["refused"] == ["gpt-4.1"]
+    assert "gpt-4.1 (404 Not Found: The model `gpt-4.1` does not exist)" in result["msg"]
+
+
+def test_rejected_key_is_told_apart_from_a_refused_model(capsys, sandbox):
+    sandbox.rotate_key(SANDBOX_KEY)
+
+    result = check(capsys, sandbox, expected_models=list(DEFAULT_MODELS), probe_models=True)
+
+    assert result["cause"] == "key_rejected"
+    assert result["refused"] == []
+    assert result["probes"] == []
+    assert result["msg"] == f"401 Unauthorized from {sandbox.base_url}/models: {ROTATED_MESSAGE}"
+
+
+def test_key_rejected_during_the_probes_stops_them(capsys, sandbox):
+    sandbox.accept_key(CANARY_KEY, expires_after_requests=2)
+
+    result = check(capsys, sandbox, api_key=CANARY_KEY, expected_models=list(DEFAULT_MODELS), probe_models=True)
+
+    assert result["cause"] == "key_rejected"
+    assert [(probe["model"], probe["status"]) for probe in result["probes"]] == [
+        ("gpt-4.1", 200),
+        ("claude-sonnet-4-20250514", 401),
+    ]
+    assert result["msg"] == (
+        f"401 Unauthorized from {sandbox.base_url}/chat/completions: {ROTATED_MESSAGE} "
+        "(while probing claude-sonnet-4-20250514)"
+    )
+
+
+def test_missing_models_are_not_probed(capsys, sandbox):
+    result = check(capsys, sandbox, expected_models=["gpt-5", "deepseek-v3.2"], probe_models=True)
+
+    assert result["cause"] == "models_missing"
+    assert [probe["model"] for probe in result["probes"]] == ["deepseek-v3.2"]
+
+
+def test_probe_rate_limit_honours_retry_after(sandbox):
+    waits: list[float] = []
+    sandbox.fail_next(429, count=1, retry_after=7, paths=["/v1/chat/"])
+
+    answer = _models_api.probe_model(sandbox.base_url, SANDBOX_KEY, "gpt-4.1", retries=2, sleep=waits.append)
+
+    assert answer.status == 200
+    assert answer.attempts == 2
+    assert waits == [7.0]
+    assert [entry["status"] for entry in sandbox.requests()] == [429, 200]
+
+
+def test_probe_rate_limit_beyond_retries_is_named(capsys, sandbox):
+    sandbox.fail_next(429, count=None, retry_after=0, paths=["/v1/chat/"])
+
+    result = check(capsys, sandbox, expected_models=["gpt-4.1"], probe_models=True, retries=1)
+
+    assert result["cause"] == "rate_limited"
+    assert result["probes"][0]["attempts"] == 2
+    assert result["msg"].startswith(f"probing gpt-4.1: 429 Too Many Requests from {sandbox.base_url}/chat/completions")
+
+
+def test_canary_key_never_appears_in_probe_results(capsys, canary_sandbox):
+    for changes in (
+        {"fault": {"status": 403, "paths": ["/v1/chat/"], "message": f"key {CANARY_KEY} may not use gpt-4.1"}},
+        {"fault": {"status": 401, "paths": ["/v1/chat/"], "message": f"revoked: {CANARY_KEY}"}},
+        {"fault": {"status": 200, "paths": ["/v1/chat/"], "body": f"<p>{CANARY_KEY}</p>"}},
+    ):
+        canary_sandbox.reset()
+        canary_sandbox.configure(**changes)
+        result = check(
+            capsys, canary_sandbox, api_key=CANARY_KEY, retries=0, expected_models=["gpt-4.1"], probe_models=True
+        )
+        text = json.dumps(result)
+        assert result["failed"]
+        assert CANARY_KEY[:12] not in text, changes
+
+
 # Arguments -------------------------------------------------------------------------------------
 
 
