@@ -16,8 +16,9 @@ description:
     environment (E(VAULT_ADDR), E(VAULT_TOKEN), E(VAULT_ROLE_ID) and E(VAULT_SECRET_ID), E(VAULT_NAMESPACE),
     E(VAULT_CACERT), E(VAULT_CLIENT_CERT), E(VAULT_CLIENT_KEY), E(VAULT_SKIP_VERIFY)), else from C(~/.vault-token).
     That is what AWX credentials inject.
-  - Within one Ansible worker process, a login and each secret read happen once and are reused. A token this
-    plugin obtained by logging in is revoked when the process ends.
+  - One login and one read per distinct secret for a whole C(ansible-playbook) run, however many hosts template
+    the lookup and however often. The first lookup of a run starts a small cache agent for that run (see O(run_cache)),
+    which later lookups ask; a token the agent obtained by logging in is revoked when the run ends.
   - Connection errors, 412, 429 and 5xx answers are retried with exponential backoff, within O(retry_max_seconds)
     in all; 400, 401, 403 and 404 answers never are. Each retry prints a warning naming the URL, never a value.
   - A failure names the operation, the Vault address and the path, and what to check - unreachable, TLS, sealed,
@@ -84,7 +85,8 @@ options:
     type: str
   auth_namespace:
     description:
-      - Namespace to log in to, when it differs from O(namespace) (a login in a parent namespace, say).
+      - Namespace to log in to, when it differs from O(namespace) (a login in a parent namespace, say). V(/) is the
+        root namespace. Defaults to O(namespace).
     type: str
   token:
     description:
@@ -160,13 +162,35 @@ options:
       - Upper bound, in seconds, on the time one request may spend in retries.
     type: float
     default: 30
+  run_cache:
+    description:
+      - Share logins and reads across the whole C(ansible-playbook) run through the run's cache agent, a process
+        that holds them in memory only, listens on a unix socket in a directory only the same user may enter
+        (C(aigateway-vault-<uid>) in the temporary directory), and exits when the run ends.
+      - V(false) reads in the worker process itself, with a login per task; use it to read a secret again after
+        writing it in the same run (or pin O(version)).
+    type: bool
+    default: true
+    env:
+      - name: AIGATEWAY_VAULT_RUN_CACHE
+    version_added: 0.2.0
 notes:
   - The plugin builds no message, warning or debug line that contains a secret value, a token or a credential, at any
     verbosity. The value it returns is a secret, however; use it in tasks that set C(no_log), never pass it
     through a task's C(environment), and set C(diff) to V(false) on tasks that write it.
-  - Ansible runs every task in a worker process of its own, so the per-process cache lasts one task. Read a secret
-    once per run with a C(set_fact) on one host (as the C(aigateway.ops.gateway) role does) and take it from
-    C(hostvars) elsewhere, instead of templating the lookup in C(group_vars).
+  - Ansible runs every task of every host in a worker process of its own. The first lookup of a run forks a cache
+    agent keyed by the run's main process; later workers ask it over a unix socket, so a variable such as
+    C(gateway_api_key) templated in C(group_vars) for fifty hosts costs one login and one read of the secret. The
+    agent keeps the token and the secrets in memory only, never on disk, and serves only the same user, presenting
+    the same credentials.
+  - A token obtained by login (approle, userpass, jwt, kubernetes) is revoked (C(auth/token/revoke-self)) when the
+    run's C(ansible-playbook) process ends, or after 15 minutes without a lookup. In case the revocation cannot
+    happen (the machine loses power, Vault is unreachable at that moment), the token is also shortened to
+    O(login_token_ttl) when it is renewable. A token given to the plugin (O(token), E(VAULT_TOKEN),
+    C(~/.vault-token)) is never revoked.
+  - Reads are cached for the run. A playbook that writes a secret (with the M(aigateway.ops.vault_kv) module) and
+    reads it again later in the same run sets O(run_cache=false) or pins O(version) for that read.
+  - Where the agent cannot be reached or started, the lookup warns and reads in the worker process.
 seealso:
   - module: aigateway.ops.models_check
   - name: KV secrets engine, version 2
@@ -213,10 +237,11 @@ from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible_collections.aigateway.ops.plugins.module_utils import _vault
+from ansible_collections.aigateway.ops.plugins.plugin_utils import _vault_run_cache
 
 display = Display()
 
-_READ_OPTIONS = ("field", "version", "return_format")
+_READ_OPTIONS = ("field", "version", "return_format", "run_cache")
 
 
 class LookupModule(LookupBase):
@@ -234,9 +259,11 @@ class LookupModule(LookupBase):
             field_name = _vault.plain_text(options["field"])
             version = _vault.plain_int(options["version"], "version")
             kv = _vault.plain_int(options["kv_version"], "kv_version")
+            shared = _vault.plain_bool(options["run_cache"], "run_cache") is not False
+            read = _vault_run_cache.read_secret if shared else _vault.read_secret
             results = []
             for term in terms:
-                secret = _vault.read_secret(
+                secret = read(
                     connection,
                     login,
                     _vault.normalise_path(term),

@@ -346,12 +346,14 @@ def _login_from_options(
     elif method == "token" and not token:
         token, source = _read_token_file(home), "~/.vault-token"
 
-    auth_namespace = (text("auth_namespace") or "").strip("/") or None
+    # auth_namespace "/" names the root namespace, for a login there while the secret lives in a child.
+    auth_namespace_option = text("auth_namespace")
+    login_namespace = namespace if auth_namespace_option is None else auth_namespace_option.strip().strip("/") or None
     login_ttl = plain_int(options.get("login_token_ttl"), "login_token_ttl")
     common: dict[str, Any] = {
         "method": method,
         "mount_point": text("auth_mount_point"),
-        "namespace": auth_namespace if auth_namespace is not None else namespace,
+        "namespace": login_namespace,
         "token_ttl": DEFAULT_LOGIN_TOKEN_TTL if login_ttl is None else max(0, login_ttl),
     }
 
@@ -569,10 +571,17 @@ def _explain(
         )
     if operation.action == "login" and status in (400, 401, 403):
         assert operation.login is not None
+        # A bare 403 is also what Vault and OpenBao answer when no auth method is mounted at that path.
+        mount_hint = (
+            f"; or no auth method is mounted at 'auth/{operation.login.mount}' in that namespace: check "
+            "auth_mount_point and auth_namespace"
+            if status == 403
+            else ""
+        )
         return VaultError(
             f"{operation.login.method} login rejected by Vault at {url} (auth mount '{operation.login.mount}'"
             f"{_namespace_note(operation.namespace)}): {reason or 'permission denied'}; "
-            f"{_login_hint(operation.login)}",
+            f"{_login_hint(operation.login)}{mount_hint}",
             "login",
             attempts=attempts,
         )
@@ -661,10 +670,12 @@ def _forbidden_message(connection: Connection, operation: _Operation) -> str:
     subject = f"{operation.mount}/{operation.path}" if operation.path is not None else operation.api_path
     who = f" (login: {operation.login.method})" if operation.login else ""
     if operation.action == "detect":
+        # Vault and OpenBao answer 403 both for a mount that does not exist and for one the token may not see.
         return (
-            f"permission denied reading the mount settings of '{operation.mount}/' at {connection.url}"
-            f"{_namespace_note(operation.namespace)}{who}: the token needs a policy on a path under "
-            f"'{operation.mount}/' to see its KV version, or set kv_version (1 or 2) to skip the check"
+            f"cannot read the mount settings of '{operation.mount}/' at {connection.url}"
+            f"{_namespace_note(operation.namespace)}{who}: either no secrets engine is mounted there (check the "
+            f"mount option, default 'secret', and the namespace) or the token has no policy on a path under "
+            f"'{operation.mount}/' (grant one, or set kv_version to 1 or 2 to skip this check)"
         )
     return (
         f"permission denied: cannot {operation.action} secret '{subject}' at {connection.url}"
@@ -839,6 +850,19 @@ def clear_caches() -> None:
         _sessions.clear()
         _reads.clear()
         _kv_versions.clear()
+
+
+def forget_inherited_state() -> None:
+    """In a freshly forked process: drop the parent's clients and reads without revoking its tokens.
+
+    The lock is replaced too, since another thread of the parent may have held it at the fork.
+    """
+    global _lock, _revocation_pid
+    _lock = threading.RLock()
+    _sessions.clear()
+    _reads.clear()
+    _kv_versions.clear()
+    _revocation_pid = None
 
 
 def _session(connection: Connection, login: Login, warn: Warn) -> tuple[tuple[Any, ...], _Session]:
