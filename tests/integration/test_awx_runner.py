@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.awx import credential_type, inject_credential
+from tests.support.awx import copy_checkout, credential_type, inject_credential
 from tests.support.gateway import EXAMPLE_SETTINGS, files_containing
 
 pytestmark = pytest.mark.slow
@@ -36,26 +35,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 JOB_ID = "42"
-
-
-def _copy_checkout(destination: Path) -> None:
-    """The repository's files that git does not ignore, as AWX's project update checks them out (symlinks kept)."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, tracked):
-        source, target = REPO / name, destination / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the work tree, not yet committed
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
 
 
 def _runner_env(home: Path) -> dict[str, str]:
@@ -87,7 +66,7 @@ def job(tmp_path: Path, openbao, sandbox) -> dict[str, Any]:
 
     data_dir = tmp_path / "private_data_dir"
     hosts_dir = tmp_path / "hosts"
-    _copy_checkout(data_dir / "project")
+    copy_checkout(data_dir / "project")
 
     inventory = data_dir / "inventory"
     (inventory / "group_vars").mkdir(parents=True)

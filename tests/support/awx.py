@@ -5,6 +5,7 @@
   (sandboxed Jinja2, empty inputs left undefined, each file template written
   0600 under the private data directory's ``env/``), giving the environment
   variables and extra variables the job would receive;
+- :func:`copy_checkout` copies the repository as a project update checks it out;
 - :func:`module_argument_spec` captures an ``awx.awx`` module's real argument
   spec, so task arguments can be validated without a server.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import shutil
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,6 +70,26 @@ def inject_credential(
         for key, template in injectors.get("extra_vars", {}).items()
     }
     return env, extra_vars
+
+
+def copy_checkout(destination: Path) -> None:
+    """The repository's files that git does not ignore, as AWX's project update checks them out (symlinks kept)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        source, target = REPO / name, destination / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the work tree, not yet committed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
 
 
 def documented_argument_spec(options: dict[str, Any]) -> dict[str, Any]:
