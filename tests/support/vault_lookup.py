@@ -114,9 +114,10 @@ def playbook(
     *,
     env: Mapping[str, str] | None = None,
     verbosity: int = 0,
+    args: list[str] | None = None,
     timeout: int = 600,
 ) -> LookupRun:
-    command = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook_path)]
+    command = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook_path), *(args or [])]
     if verbosity:
         command.append("-" + "v" * verbosity)
     proc = subprocess.run(
