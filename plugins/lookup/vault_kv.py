@@ -35,11 +35,6 @@ options:
     type: list
     elements: str
     required: true
-  mount:
-    description:
-      - Mount point of the KV secrets engine.
-    type: str
-    default: secret
   field:
     description:
       - Field of the secret to return. Without it, the whole data of the secret is returned.
@@ -49,12 +44,6 @@ options:
     description:
       - KV v2 version to read instead of the newest, to pin a key or roll back to an earlier one.
     type: int
-  kv_version:
-    description:
-      - KV engine version, V(1) or V(2). When not set, it is read from the mount's settings
-        (C(sys/internal/ui/mounts), which any token allowed to read a path under the mount may call).
-    type: int
-    choices: [1, 2]
   return_format:
     description:
       - V(value) returns O(field), or the whole data without O(field).
@@ -65,103 +54,6 @@ options:
     type: str
     choices: [value, data, version, metadata, full]
     default: value
-  url:
-    description:
-      - Vault or OpenBao address, for example V(https://vault.example.com:8200). Defaults to E(VAULT_ADDR).
-    type: str
-  namespace:
-    description:
-      - Namespace of the secret (Vault Enterprise, OpenBao). Defaults to E(VAULT_NAMESPACE).
-    type: str
-  auth_method:
-    description:
-      - How to log in. Without it, V(token) when a token is known (option or E(VAULT_TOKEN)), else V(approle) when
-        O(role_id) and O(secret_id) are known, else V(token) from C(~/.vault-token).
-    type: str
-    choices: [token, approle, userpass, jwt, kubernetes]
-  auth_mount_point:
-    description:
-      - Mount path of the auth method, when it is not the method's name (for example V(ci-approle)).
-    type: str
-  auth_namespace:
-    description:
-      - Namespace to log in to, when it differs from O(namespace) (a login in a parent namespace, say). V(/) is the
-        root namespace. Defaults to O(namespace).
-    type: str
-  token:
-    description:
-      - Vault token for O(auth_method=token). Defaults to E(VAULT_TOKEN), then C(~/.vault-token).
-    type: str
-  role_id:
-    description:
-      - AppRole role ID. Defaults to E(VAULT_ROLE_ID).
-    type: str
-  secret_id:
-    description:
-      - AppRole secret ID. Defaults to E(VAULT_SECRET_ID).
-    type: str
-  username:
-    description:
-      - User name for O(auth_method=userpass).
-    type: str
-  password:
-    description:
-      - Password for O(auth_method=userpass).
-    type: str
-  jwt:
-    description:
-      - The JWT for O(auth_method=jwt).
-    type: str
-  jwt_file:
-    description:
-      - File holding the JWT for O(auth_method=jwt), when O(jwt) is not given.
-    type: path
-  role:
-    description:
-      - Auth role to log in as, for O(auth_method=jwt) and O(auth_method=kubernetes).
-    type: str
-  kubernetes_token_path:
-    description:
-      - Service account token file for O(auth_method=kubernetes).
-    type: path
-    default: /var/run/secrets/kubernetes.io/serviceaccount/token
-  login_token_ttl:
-    description:
-      - Seconds a token obtained by login may live. A renewable token is shortened to this, so that it expires
-        soon even if the revocation at the end of the process never happens. V(0) keeps the role's own TTL.
-    type: int
-    default: 900
-  ca_cert:
-    description:
-      - CA bundle (PEM) to verify Vault's certificate. Defaults to E(VAULT_CACERT).
-    type: path
-  client_cert:
-    description:
-      - Client certificate (PEM) for a server that requires one. Defaults to E(VAULT_CLIENT_CERT).
-    type: path
-  client_key:
-    description:
-      - Key of O(client_cert). Defaults to E(VAULT_CLIENT_KEY).
-    type: path
-  validate_certs:
-    description:
-      - Verify Vault's TLS certificate. Defaults to the opposite of E(VAULT_SKIP_VERIFY), else V(true).
-    type: bool
-  timeout:
-    description:
-      - Seconds to wait for each request.
-    type: float
-    default: 30
-  retries:
-    description:
-      - Retries after the first attempt, for connection errors, 412, 429 and 5xx answers.
-    type: int
-    default: 3
-  retry_max_seconds:
-    description:
-      - Upper bound, in seconds, on the time one request may spend in retries.
-    type: float
-    default: 30
   run_cache:
     description:
       - Share logins and reads across the whole C(ansible-playbook) run through the run's cache agent, a process
@@ -191,7 +83,11 @@ notes:
   - Reads are cached for the run. A playbook that writes a secret (with the M(aigateway.ops.vault_kv) module) and
     reads it again later in the same run sets O(run_cache=false) or pins O(version) for that read.
   - Where the agent cannot be reached or started, the lookup warns and reads in the worker process.
+extends_documentation_fragment:
+  - aigateway.ops.vault_connection
 seealso:
+  - module: aigateway.ops.vault_kv
+    description: Writes a new version of a secret, idempotently, with check mode and a masked diff.
   - module: aigateway.ops.models_check
   - name: KV secrets engine, version 2
     description: The API this plugin reads.

@@ -1131,6 +1131,16 @@ def _read_current(
     try:
         secret = read_secret(connection, login, path, mount=mount, kv=kv, warn=warn, use_cache=False)
     except VaultError as error:
+        if error.kind == "forbidden":
+            api_path = f"{mount}/data/{path}" if kv == 2 else f"{mount}/{path}"
+            raise VaultError(
+                f"permission denied: cannot write secret '{mount}/{path}' at {connection.url}"
+                f"{_namespace_note(connection.namespace)} (login: {login.method}): a write reads the current version "
+                f"first, to change nothing when it already holds the data, so the token's policy needs the 'read', "
+                f"'create' and 'update' capabilities on path \"{api_path}\"",
+                "forbidden",
+                attempts=error.attempts,
+            ) from None
         if error.kind != "not_found":
             raise
         if kv == 1:

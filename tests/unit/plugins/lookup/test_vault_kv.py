@@ -21,6 +21,7 @@ _COLLECTIONS = str(Path(__file__).resolve().parents[4] / ".collections")
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
+from ansible_collections.aigateway.ops.plugins.doc_fragments import vault_connection  # noqa: E402
 from ansible_collections.aigateway.ops.plugins.lookup import vault_kv  # noqa: E402
 from ansible_collections.aigateway.ops.plugins.module_utils import _vault  # noqa: E402
 from ansible_collections.aigateway.ops.plugins.plugin_utils import _vault_run_cache  # noqa: E402
@@ -41,8 +42,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def run_lookup(*terms: str, **options: Any) -> list[Any]:
-    doc = yaml.safe_load(vault_kv.DOCUMENTATION)
-    C.config.initialize_plugin_configuration_definitions("lookup", "aigateway.ops.vault_kv", doc["options"])
+    definitions = {
+        **yaml.safe_load(vault_connection.ModuleDocFragment.DOCUMENTATION)["options"],
+        **yaml.safe_load(vault_kv.DOCUMENTATION)["options"],
+    }
+    C.config.initialize_plugin_configuration_definitions("lookup", "aigateway.ops.vault_kv", definitions)
     plugin = vault_kv.LookupModule()
     plugin._load_name = "aigateway.ops.vault_kv"
     return plugin.run(list(terms), variables={}, **options)
