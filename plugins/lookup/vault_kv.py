@@ -89,6 +89,9 @@ seealso:
   - module: aigateway.ops.vault_kv
     description: Writes a new version of a secret, idempotently, with check mode and a masked diff.
   - module: aigateway.ops.models_check
+  - name: Vault access in aigateway.ops
+    description: Auth methods, the one-login design, TLS, errors and what is tested (docs/vault.md in the collection).
+    link: https://github.com/aigateway/ops/blob/main/docs/vault.md
   - name: KV secrets engine, version 2
     description: The API this plugin reads.
     link: https://openbao.org/api-docs/secret/kv/kv-v2/
@@ -114,9 +117,42 @@ EXAMPLES = r"""
                 auth_method='jwt', role='deployer', jwt_file='/run/ci/id_token', namespace='platform') }}
   no_log: true
 
+- name: Log in with the token in ~/.vault-token (after `vault login` or `bao login` on a laptop)
+  ansible.builtin.set_fact:
+    gateway_api_key: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key', auth_method='token') }}"
+  no_log: true
+
+- name: Log in with userpass, on an auth mount with another name
+  ansible.builtin.set_fact:
+    gateway_api_key: >-
+      {{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key', auth_method='userpass',
+                auth_mount_point='people', username='deployer', password=vault_password) }}
+  no_log: true
+
+- name: Log in with the pod's service account token (AWX on Kubernetes)
+  ansible.builtin.set_fact:
+    gateway_api_key: >-
+      {{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key', auth_method='kubernetes', role='awx') }}
+  no_log: true
+
+- name: Log in to the parent namespace, read from a child namespace
+  ansible.builtin.set_fact:
+    gateway_api_key: >-
+      {{ lookup('aigateway.ops.vault_kv', 'gateway/prod', field='api_key', namespace='team/app',
+                auth_namespace='team', auth_method='approle') }}
+  no_log: true
+
+# In group_vars: fifty hosts templating this cost one login and one read per run.
+# gateway_api_key: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/' ~ gateway_environment, field='api_key') }}"
+
 - name: Show the key's version and age, never the key
   ansible.builtin.debug:
     msg: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', return_format='metadata') }}"
+
+- name: Read again a secret this run wrote, bypassing the run cache
+  ansible.builtin.set_fact:
+    gateway_api_key: "{{ lookup('aigateway.ops.vault_kv', 'ai-gateway/prod', field='api_key', run_cache=false) }}"
+  no_log: true
 """
 
 RETURN = r"""
