@@ -12,7 +12,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,9 +187,13 @@ class GatewayProject:
         args: Iterable[str] = (),
         timeout: int = 600,
         stream: bool = False,
+        wrapper: Sequence[str] = (),
     ) -> Run:
-        """Run a playbook of the collection; ``stream`` shows its output instead of capturing it."""
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory_dir), str(REPO / playbook)]
+        """Run a playbook of the collection; ``stream`` shows its output instead of capturing it.
+
+        ``wrapper`` is a command that runs ansible-playbook, its argv appended (``unshare ...``, say).
+        """
+        cmd = [*wrapper, str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory_dir), str(REPO / playbook)]
         if limit:
             cmd += ["-l", limit]
         if check:
