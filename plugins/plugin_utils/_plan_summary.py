@@ -53,7 +53,39 @@ def summarise(plan: Mapping[str, Any]) -> dict[str, Any]:
             changes.append(f"{resource.get('address')} destroyed")
         elif before is not None and after is not None:
             changes.extend(_compare(before, after))
-    return {**counts, "changed": any(counts.values()), "changes": changes}
+    outputs = sorted(
+        name
+        for name, change in (plan.get("output_changes") or {}).items()
+        if list((change or {}).get("actions") or ["no-op"]) != ["no-op"]
+    )
+    if outputs and not any(counts.values()):
+        changes.append("outputs changed: " + ", ".join(outputs))
+    return {**counts, "changed": plan_changed(plan), "changes": changes}
+
+
+def plan_changed(plan: Mapping[str, Any]) -> bool:
+    """Whether applying the plan would change anything: what ``terraform plan -detailed-exitcode`` exits 2 for.
+
+    Terraform 1.8 and later write that answer into the plan JSON as ``applyable``. Older releases do
+    not, so the same rule is applied to the plan's changes: any resource action other than no-op
+    (a data source read deferred to the apply counts), a move or an import, and any root output
+    whose value changes.
+    """
+    applyable = plan.get("applyable")
+    if isinstance(applyable, bool):
+        return applyable
+    for resource in plan.get("resource_changes") or []:
+        change = resource.get("change") or {}
+        if (
+            list(change.get("actions") or []) != ["no-op"]
+            or resource.get("previous_address")
+            or change.get("importing")
+        ):
+            return True
+    return any(
+        list((change or {}).get("actions") or ["no-op"]) != ["no-op"]
+        for change in (plan.get("output_changes") or {}).values()
+    )
 
 
 def _settings(state: Any, sensitive: Any) -> dict[str, Any] | None:

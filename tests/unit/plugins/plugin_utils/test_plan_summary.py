@@ -107,3 +107,27 @@ def test_the_filter_rejects_what_is_not_a_plan() -> None:
     with pytest.raises(AnsibleFilterError, match="terraform show -json"):
         plan_changes("not a plan")
     assert plan_changes(_plan(BASE, BASE, ["no-op"]))["changed"] is False
+
+
+def test_changed_is_what_terraform_says_the_plan_would_apply() -> None:
+    # Terraform >= 1.8 records it: the answer of `terraform plan -detailed-exitcode`.
+    assert summarise({**_plan(BASE, BASE, ["no-op"]), "applyable": True})["changed"] is True
+    assert summarise({**_plan(BASE, _input({"gpt-4.1": 60}), ["update"]), "applyable": False})["changed"] is False
+
+
+def test_without_applyable_an_output_change_alone_is_a_change() -> None:
+    plan = _plan(BASE, BASE, ["no-op"])
+    assert summarise(plan)["changed"] is False
+    plan["output_changes"] = {"summary": {"actions": ["update"]}, "gateway_config": {"actions": ["no-op"]}}
+    summary = summarise(plan)
+    assert (summary["add"], summary["change"], summary["destroy"], summary["changed"]) == (0, 0, 0, True)
+    assert summary["changes"] == ["outputs changed: summary"]
+
+
+def test_without_applyable_a_deferred_read_or_a_move_is_a_change() -> None:
+    read = _plan(BASE, BASE, ["read"])
+    assert summarise(read)["changed"] is True
+    assert summarise(read)["changes"] == []
+    moved = _plan(BASE, BASE, ["no-op"])
+    moved["resource_changes"][0]["previous_address"] = "terraform_data.gateway"
+    assert summarise(moved)["changed"] is True
