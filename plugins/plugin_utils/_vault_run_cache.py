@@ -156,7 +156,7 @@ def _paths(owner: int) -> tuple[str, str]:
 
 def _private_directory() -> str:
     """A directory only this user may enter; refuses one that anybody else owns or can open."""
-    directory = os.path.join(tempfile.gettempdir(), f"aigateway-vault-{os.getuid()}")
+    directory = os.path.join(os.path.abspath(tempfile.gettempdir()), f"aigateway-vault-{os.getuid()}")
     with contextlib.suppress(FileExistsError):
         os.mkdir(directory, 0o700)
     info = os.lstat(directory)
@@ -245,22 +245,25 @@ def _start_agent(socket_path: str, owner: int) -> None:
 def _serve(listener: socket.socket, socket_path: str, socket_inode: int, owner: int, owner_start: str | None) -> None:
     _detach(keep=listener.fileno())
     _vault.forget_inherited_state()
+    with contextlib.suppress(OSError):
+        os.chdir("/")  # hold no directory of the run busy
     stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    with contextlib.suppress(ValueError):  # only possible from the main thread; the defaults do otherwise
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     failures: dict[str, tuple[float, dict[str, Any]]] = {}
     last_request = time.monotonic()
     try:
         while not stopping and _alive(owner, owner_start) and time.monotonic() - last_request < IDLE_SECONDS:
             try:
-                ready, _, _ = select.select([listener], [], [], POLL_SECONDS)
+                ready = select.select([listener], [], [], POLL_SECONDS)[0]
             except InterruptedError:
                 continue
             if not ready:
                 continue
             try:
-                channel, _ = listener.accept()
+                channel = listener.accept()[0]
             except OSError:
                 continue
             last_request = time.monotonic()
