@@ -525,8 +525,13 @@ def _call(connection: Connection, client: Any, operation: _Operation, request: C
             if remaining <= 0:
                 raise _explain(connection, operation, error, attempt, client) from None
             delay = min(delay, remaining)
+            purpose = (
+                f" (KV version of mount '{operation.mount}', for secret '{operation.mount}/{operation.path}')"
+                if operation.action == "detect" and operation.path
+                else ""
+            )
             warn(
-                f"Vault {operation.method} {connection.api_url(operation.api_path)} failed "
+                f"Vault {operation.method} {connection.api_url(operation.api_path)}{purpose} failed "
                 f"({_describe_failure(error)}): attempt {attempt} of {attempts}, retrying in {delay:.1f}s"
             )
             time.sleep(delay)
@@ -570,7 +575,8 @@ def _explain(
             attempts=attempts,
         )
     if operation.action == "login" and status in (400, 401, 403):
-        assert operation.login is not None
+        if operation.login is None:
+            raise AssertionError("a login operation carries its login")
         # A bare 403 is also what Vault and OpenBao answer when no auth method is mounted at that path.
         mount_hint = (
             f"; or no auth method is mounted at 'auth/{operation.login.mount}' in that namespace: check "
@@ -586,7 +592,8 @@ def _explain(
             attempts=attempts,
         )
     if operation.action == "login" and status in (404, 405):
-        assert operation.login is not None
+        if operation.login is None:
+            raise AssertionError("a login operation carries its login")
         return VaultError(
             f"no {operation.login.method} auth method answers at {where}: {reason}; check auth_mount_point "
             f"(now '{operation.login.mount}') and auth_namespace",
@@ -941,7 +948,15 @@ def normalise_path(path: Any, name: str = "path") -> str:
     return text
 
 
-def kv_version(connection: Connection, login: Login, mount: str, *, warn: Warn, session: _Session | None = None) -> int:
+def kv_version(
+    connection: Connection,
+    login: Login,
+    mount: str,
+    *,
+    warn: Warn,
+    session: _Session | None = None,
+    path: str | None = None,
+) -> int:
     """The KV version of ``mount``, read from sys/internal/ui/mounts (no sudo needed), cached."""
     key, session = _session(connection, login, warn) if session is None else (None, session)
     cache_key = (connection.transport_key(), connection.namespace, login.identity(), mount)
@@ -949,7 +964,10 @@ def kv_version(connection: Connection, login: Login, mount: str, *, warn: Warn, 
         if cache_key in _kv_versions:
             return _kv_versions[cache_key]
     api_path = f"sys/internal/ui/mounts/{mount}"
-    operation = _Operation("detect", "GET", api_path, mount=mount, login=login, namespace=connection.namespace)
+    # The path is only there to name, in a retry warning, the secret the check is for.
+    operation = _Operation(
+        "detect", "GET", api_path, mount=mount, path=path, login=login, namespace=connection.namespace
+    )
     answer = _call(connection, session.client, operation, lambda: session.client.adapter.get(f"/v1/{api_path}"), warn)
     data = (answer or {}).get("data") or {}
     engine = data.get("type")
@@ -989,7 +1007,7 @@ def read_secret(
     if kv not in (None, 1, 2):
         raise VaultError("kv_version must be 1 or 2", "config")
     key, session = _session(connection, login, warn)
-    kv = kv or kv_version(connection, login, mount, warn=warn, session=session)
+    kv = kv or kv_version(connection, login, mount, warn=warn, session=session, path=path)
     if version is not None and kv == 1:
         raise VaultError(f"mount '{mount}' is KV v1, which has no versions; drop the version option", "config")
     read_key = (key, mount, path, version, kv)
@@ -1076,7 +1094,7 @@ def write_secret(
     path = normalise_path(path)
     desired_input = plain_data(dict(data))
     key, session = _session(connection, login, warn)
-    kv = kv or kv_version(connection, login, mount, warn=warn, session=session)
+    kv = kv or kv_version(connection, login, mount, warn=warn, session=session, path=path)
 
     current, current_version = _read_current(connection, login, session, mount, path, kv, warn)
     before = current.data if current is not None else {}
