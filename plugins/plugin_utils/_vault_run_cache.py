@@ -47,7 +47,7 @@ from ansible_collections.aigateway.ops.plugins.module_utils import _vault
 
 IDLE_SECONDS = 900.0
 POLL_SECONDS = 0.5
-ERROR_REUSE_SECONDS = 5.0
+ERROR_REUSE_SECONDS = 10.0
 START_WAIT_SECONDS = 10.0
 _HEADER = struct.Struct("!I")
 _MAX_MESSAGE = 16 * 1024 * 1024

@@ -133,3 +133,40 @@ def leftover_sockets() -> list[Path]:
             break
         time.sleep(0.1)
     return found
+
+
+def test_hosts_asking_an_unreachable_vault_share_one_failure(tmp_path: Path, unused_tcp_port: int) -> None:
+    """The agent hands a fresh failure to the hosts queued behind it instead of retrying once per host."""
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    inventory = tmp_path / "hosts.yml"
+    hosts = {f"web-{number}": None for number in range(1, 11)}
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": hosts,
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python")},
+                }
+            }
+        )
+    )
+    playbook_path = tmp_path / "read.yml"
+    playbook_path.write_text(
+        "---\n"
+        "- name: Read from a Vault that is down\n"
+        "  hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Read the key\n"
+        "      ansible.builtin.debug:\n"
+        "        msg: \"{{ lookup('aigateway.ops.vault_kv', 'gateway/prod', field='api_key', retries=2) }}\"\n"
+    )
+
+    run = playbook(tmp_path / "home", playbook_path, inventory, env={"VAULT_ADDR": url, "VAULT_TOKEN": "s.unused"})
+
+    assert run.returncode != 0
+    failure = f"cannot reach Vault at {url}: connection refused (after 3 attempts)"
+    assert run.stdout.count(failure) >= len(hosts), run.explain()
+    assert "failed=1" in run.stdout and run.stdout.count("failed=1 ") == len(hosts)
+    # One host's request spent the retries; the others got its answer.
+    assert len([line for line in run.output.splitlines() if "[WARNING]: Vault GET" in line]) == 2
