@@ -129,7 +129,7 @@ def _write_private(path: Path, content: str) -> None:
 
 def _secret_values(backend: str, settings: Mapping[str, Any]) -> list[str]:
     if backend == "pg" and isinstance(settings.get("conn_str"), str):
-        _, password, _ = engine.parse_conn_str(settings["conn_str"])
+        password = engine.parse_conn_str(settings["conn_str"])[1]
         return [password] if password else []
     return [str(settings[key]) for key in engine.S3_SECRET_KEYS if settings.get(key)]
 
@@ -160,7 +160,8 @@ def _init(
             ) from exc
         if proc.returncode == 0:
             return
-    assert proc is not None
+    if proc is None:
+        raise AssertionError("terraform init never ran")
     errors = re.findall(r"Error: (.+)", proc.stderr) or [proc.stderr.strip()[-300:]]
     detail = "; ".join(dict.fromkeys(line.strip() for line in errors))
     for secret in secrets:

@@ -25,7 +25,7 @@ description:
     login rejected, permission denied (with the capability the policy needs), not found (with mount, KV version
     and the API path), or a missing field (with the names of the fields that exist, never their values).
 author:
-  - aigateway.ops maintainers
+  - aigateway.ops maintainers (@aigateway)
 requirements:
   - hvac >= 2.3 (Python library, on the controller)
 options:

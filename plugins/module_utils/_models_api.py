@@ -296,7 +296,7 @@ def check_models(
     if not problems:
         return result, None
     result["cause"] = problems[0][0]
-    return result, redact("; ".join(message for _, message in problems), [api_key], key_like=False)
+    return result, redact("; ".join(message for _cause, message in problems), [api_key], key_like=False)
 
 
 def _probe_all(

@@ -24,7 +24,7 @@ description:
   - Connection errors, timeouts, 429 and 5xx answers are retried; 401, 403 and 404 are not.
   - Never changes anything, so it reports C(changed=false) and runs the same way in check mode.
 author:
-  - aigateway.ops maintainers
+  - aigateway.ops maintainers (@aigateway)
 requirements:
   - Python standard library on the managed host; nothing to install.
 extends_documentation_fragment:

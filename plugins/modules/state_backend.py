@@ -19,11 +19,13 @@ description:
     C(terraform init -backend-config=<file>) and the clients' secret files into O(directory) (mode 0700, files
     0600), and runs C(terraform init -reconfigure) in O(root_dir), which also creates the pg backend's schema and
     table. A PostgreSQL password goes to a pgpass file (C(PGPASSFILE)), S3 access keys to a shared credentials
-    file: Terraform copies its backend configuration into C(.terraform/terraform.tfstate) and into every saved
+    file. Terraform copies its backend configuration into C(.terraform/terraform.tfstate) and into every saved
     plan, so the configuration it receives holds no secret.
   - With O(state=absent), removes O(directory) and everything in it.
 author:
-  - aigateway.ops maintainers
+  - aigateway.ops maintainers (@aigateway)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -73,6 +75,24 @@ options:
 notes:
   - No value of O(config) appears in a message or a return value; Terraform's own error lines are shown with any
     secret setting replaced by C(***).
+"""
+
+EXAMPLES = r"""
+- name: Prepare prod's PostgreSQL state backend (the password goes to a pgpass file, never to Terraform)
+  aigateway.ops.state_backend:
+    terraform: /usr/local/bin/terraform
+    root_dir: /srv/gateway/work/prod
+    directory: /srv/gateway/work/prod/.backend
+    backend: pg
+    config:
+      conn_str: postgres://terraform:{{ pg_password }}@db.example.com/tfstate
+    environment_name: prod
+  no_log: true
+
+- name: Remove the backend's settings files after the run
+  aigateway.ops.state_backend:
+    directory: /srv/gateway/work/prod/.backend
+    state: absent
 """
 
 RETURN = r"""

@@ -19,7 +19,7 @@ description:
   - The same engine, connection options, environment variables and error messages as the lookup. The module logs in
     once per task and revokes the token it obtained by login when it ends.
 author:
-  - aigateway.ops maintainers
+  - aigateway.ops maintainers (@aigateway)
 requirements:
   - hvac >= 2.3 (Python library, where the module runs; usually the controller, with C(delegate_to=localhost))
 options:
@@ -47,6 +47,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - aigateway.ops.vault_connection
 attributes:
   check_mode:
@@ -56,6 +57,8 @@ attributes:
     support: full
     details: Shows the field names before and after, each value masked as C((hidden)), C((hidden, changed)) or
       C((hidden, added)).
+  platform:
+    platforms: posix
 notes:
   - Every credential option and O(data) are C(no_log). The module builds no message that contains a value. Set
     C(diff) to V(false) anyway on a task that writes a secret, as the other modules that write one need it.

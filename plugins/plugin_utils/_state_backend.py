@@ -143,7 +143,7 @@ def backend_files(
     }
     if backend == "local" or result["errors"]:
         return result
-    settings, _ = merged_config(backend, config, credential_file)
+    settings = merged_config(backend, config, credential_file)[0]
     if backend == "pg":
         result.update(_pg_files(settings, environment))
     else:
@@ -169,7 +169,7 @@ def _check_pg(settings: Mapping[str, Any]) -> list[str]:
             " 'host=... dbname=...' keywords (the password may be part of it; it is kept out of Terraform's files)"
         )
     else:
-        connection, _, _ = parse_conn_str(conn_str)
+        connection = parse_conn_str(conn_str)[0]
         if connection.get("sslmode", "require") not in ("disable", "require", "verify-ca", "verify-full"):
             errors.append(
                 "gateway_state_backend_config.conn_str: Terraform's PostgreSQL client takes sslmode disable,"
@@ -200,7 +200,7 @@ def parse_conn_str(conn_str: str) -> tuple[dict[str, str], str | None, str]:
             raise BackendConfigError(
                 "gateway_state_backend_config.conn_str is not a valid postgres:// URL (check the host and port)"
             ) from exc
-        settings = {key: value for key, value in parse_qsl(parts.query)}
+        settings = dict(parse_qsl(parts.query))
         if parts.hostname:
             settings["host"] = parts.hostname
         if port:
@@ -222,7 +222,7 @@ def parse_conn_str(conn_str: str) -> tuple[dict[str, str], str | None, str]:
 
 
 def _pg_files(settings: Mapping[str, Any], environment: str) -> dict[str, Any]:
-    connection, password, _ = parse_conn_str(settings["conn_str"])
+    connection, password = parse_conn_str(settings["conn_str"])[:2]
     # Named in pg_stat_activity, so whoever holds the state lock can be found.
     connection.setdefault("application_name", f"terraform {environment} {who()}"[:63])
     backend = {
