@@ -70,6 +70,7 @@ def test_a_change_in_the_specs_makes_the_readme_stale() -> None:
         ("C(gateway.json) in O(gateway_config_dir)", "`gateway.json` in `gateway_config_dir`"),
         ("O(main/gateway_vault_version) pinned", "`gateway_vault_version` pinned"),
         ("O(aigateway.ops.vault_kv#lookup:run_cache=false)", "`run_cache=false`"),
+        ("O(aigateway.ops.gateway#role:main:gateway_vault_version)", "`gateway_vault_version`"),
         ("with P(aigateway.ops.models_check#module), V(true)", "with `aigateway.ops.models_check`, `true`"),
         ("masked as C((hidden)) or E(VAULT_ADDR)", "masked as `(hidden)` or `VAULT_ADDR`"),
         ("see L(the docs,https://example.com/x)", "see [the docs](https://example.com/x)"),
