@@ -121,6 +121,7 @@ def _ask_agent(request: dict[str, Any], wait: float) -> dict[str, Any]:
             try:
                 return _exchange(socket_path, request, wait)
             except (FileNotFoundError, ConnectionRefusedError):
+                _remove_leftovers(os.path.dirname(socket_path))
                 _start_agent(socket_path, owner)
     except OSError as error:
         raise AgentUnavailable(_os_reason(error)) from None
@@ -173,6 +174,18 @@ def _start_time(pid: int) -> str | None:
         return fields[19]
     except (OSError, IndexError):
         return None
+
+
+def _remove_leftovers(directory: str) -> None:
+    """Sockets and lock files of runs that are over, left by an agent that was killed."""
+    for name in os.listdir(directory):
+        stem, _, suffix = name.rpartition(".")
+        pid, _, start_time = stem.partition("-")
+        if suffix not in ("sock", "lock") or not pid.isdigit():
+            continue
+        if not _alive(int(pid), None if start_time == "x" else start_time):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
 
 
 def _alive(pid: int, start_time: str | None) -> bool:

@@ -119,3 +119,24 @@ def test_sigterm_makes_the_agent_revoke_its_login_and_remove_its_socket(
     )
     assert again.field("api_key") == KEY and warnings == []
     assert len(openbao.audit_requests(since=mark, path="auth/approle/login")) == 2
+
+
+def test_a_new_agent_clears_what_killed_agents_of_finished_runs_left(
+    private_tmp: Path, openbao: OpenBao, vault_prefix: str
+) -> None:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    private_tmp.mkdir(mode=0o700)
+    leftovers = [private_tmp / f"{finished.pid}-1.sock", private_tmp / f"{finished.pid}-1.lock"]
+    for path in leftovers:
+        path.write_text("")
+    openbao.kv2_put(f"{vault_prefix}/prod", {"api_key": KEY})
+    connection, login = _vault.settings_from_options({"url": openbao.url, "token": openbao.root_token}, environ={})
+
+    secret = _vault_run_cache.read_secret(
+        connection, login, f"{vault_prefix}/prod", mount="secret", version=None, kv=2, warn=pytest.fail
+    )
+
+    assert secret.field("api_key") == KEY
+    assert not any(path.exists() for path in leftovers)
+    assert len(list(private_tmp.glob(f"{os.getpid()}-*.sock"))) == 1
