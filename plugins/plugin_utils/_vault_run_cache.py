@@ -260,6 +260,8 @@ def _serve(listener: socket.socket, socket_path: str, socket_inode: int, owner: 
     _vault.forget_inherited_state()
     with contextlib.suppress(OSError):
         os.chdir("/")  # hold no directory of the run busy
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w", encoding="ascii") as name:
+        name.write("vault-run-cache")  # what ps -o comm and top show, instead of the worker's name
     stopping: list[int] = []
     with contextlib.suppress(ValueError):  # only possible from the main thread; the defaults do otherwise
         signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
