@@ -22,11 +22,18 @@ demo: setup
 
 test: setup lint unit tftest integration molecule
 
+# Python scripts in tools/ have no .py suffix, so ruff is given them by name.
+TOOL_SCRIPTS := tools/role-readme tools/ansible-test-sanity
+
 lint: setup
-	ruff check plugins tests bench tools
-	ruff format --check plugins tests bench
+	ruff check plugins tests bench tools $(TOOL_SCRIPTS)
+	ruff format --check plugins tests bench $(TOOL_SCRIPTS)
 	yamllint -s .
 	terraform fmt -check -recursive terraform
+	ansible-lint
+	tools/role-readme --check
+	antsibull-docs lint-collection-docs --plugin-docs .collections/ansible_collections/aigateway/ops
+	tools/ansible-test-sanity
 
 unit: setup
 	$(PYTEST) tests/unit

@@ -1,13 +1,13 @@
 """Shared pytest fixtures: real OpenBao, the sandbox API, and the repository layout."""
 
+import socket
+
+import pytest
+
 pytest_plugins = [
     "tests.support.sandbox_fixtures",
     "tests.support.openbao_fixtures",
 ]
-
-import socket
-
-import pytest
 
 
 @pytest.fixture

@@ -179,8 +179,8 @@ def _start_time(pid: int) -> str | None:
 def _remove_leftovers(directory: str) -> None:
     """Sockets and lock files of runs that are over, left by an agent that was killed."""
     for name in os.listdir(directory):
-        stem, _, suffix = name.rpartition(".")
-        pid, _, start_time = stem.partition("-")
+        stem, _dot, suffix = name.rpartition(".")
+        pid, _dash, start_time = stem.partition("-")
         if suffix not in ("sock", "lock") or not pid.isdigit():
             continue
         if not _alive(int(pid), None if start_time == "x" else start_time):
