@@ -363,14 +363,7 @@ def test_job_templates_run_the_collections_playbooks_with_an_environment_survey(
     assert "all" not in templates["deploy.yml"]["survey_spec"]["spec"][0]["choices"]
 
 
-def _playbook_param(playbook: str) -> Any:
-    # verify.yml (drift) and rotate.yml (rotation) are their own features: until one is in the
-    # project, its case reports as an expected failure, and runs for real as soon as it lands.
-    missing = not (REPO / playbook).is_file()
-    return pytest.param(playbook, marks=pytest.mark.xfail(missing, reason=f"{playbook} is not in the project yet"))
-
-
-@pytest.mark.parametrize("playbook", [_playbook_param(playbook) for playbook in PLAYBOOKS])
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_each_job_templates_playbook_runs_only_on_the_surveyed_environment(playbook: str) -> None:
     """The survey answer, an extra variable, is the play's host pattern: AWX jobs cannot be given -l by a survey."""
     assert (REPO / playbook).is_file(), f"{playbook}, which a job template runs, is not in the project"
