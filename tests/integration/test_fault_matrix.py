@@ -379,7 +379,11 @@ def test_fault_fails_naming_its_cause_and_changes_nothing(
         run = attempt.project.playbook(extra_vars=attempt.extra_vars, wrapper=attempt.wrapper)
 
     assert run.returncode != 0, run.explain()
-    assert re.search(fault.message, run.output, re.DOTALL), f"no /{fault.message}/ in the output\n{run.explain()}"
+    found = re.search(fault.message, run.output, re.DOTALL)
+    assert found, f"no /{fault.message}/ in the output\n{run.explain()}"
+    # The line that says it, for docs/faults.md (pytest -s shows it).
+    start = run.output.rfind("\n", 0, found.start()) + 1
+    print(f"\n{fault.id}: {run.output[start : run.output.find(chr(10), found.end())].strip()}")
     after = deployed(baseline)
     assert after["serial"] == before["serial"] and after["lineage"] == before["lineage"]
     assert after["vault"] == before["vault"]
