@@ -86,6 +86,13 @@ def test_only_the_approved_plan_is_applied(project: GatewayProject) -> None:
     limits = json.loads((project.host_dir("prod-1") / "rate-limits.json").read_text())
     assert limits["rate_limits"][0]["requests"] == 75
 
+    # An approval applies once: the same hash again names a plan the state has moved past.
+    applied_state = project.snapshot()
+    again = project.playbook(extra_vars={"gateway_approved_plan": second_hash})
+    assert again.returncode != 0, again.explain()
+    assert "stale" in _flat(again).lower(), again.explain()
+    assert project.snapshot() == applied_state
+
 
 def test_an_approved_plan_whose_inputs_moved_is_refused(project: GatewayProject) -> None:
     project.set("prod", gateway_rate_limit_rpm=75)
