@@ -113,6 +113,22 @@ def test_good_rotation_proves_the_candidate_before_any_host_switches(rotation: R
     assert rotation.sandbox.requests(key=rotation.previous) == []
 
 
+def test_check_mode_proves_and_plans_but_changes_nothing(rotation: Rotation) -> None:
+    rotation.sandbox.accept_key(rotation.candidate)
+    before = rotation.project.snapshot()
+
+    run = rotation.project.playbook("playbooks/rotate.yml", limit="prod", check=True)
+
+    assert run.returncode == 0, run.explain()
+    words = " ".join(run.stdout.split())
+    assert "prod: key version 1 -> 2" in words
+    assert "check mode: proven and planned, nothing applied or written" in words
+    assert "hosts that would switch: 3 of 3" in words
+    assert "prod: 0 to add, 1 to change, 0 to destroy" in words
+    assert rotation.project.snapshot() == before
+    assert rotation.terraform_version() == 1
+
+
 def test_a_rejected_candidate_changes_nothing(rotation: Rotation) -> None:
     before = rotation.project.snapshot()
 
