@@ -7,7 +7,8 @@ AWX cannot run here (it needs Kubernetes), but each AWX job is an
 - ``inventory/``: the job's inventory;
 - ``env/extravars``: the survey answers and AWX's own variables;
 - ``env/envvars``: what the job's credentials inject, rendered from awx/credential_types/vault.yml
-  the way AWX renders it (the CA file lands in ``env/`` too).
+  the way AWX renders it (the CA file lands in ``env/`` too);
+- ``env/cmdline``: ``--check`` for a job of type Check.
 
 The runner process gets no Vault variable of its own: the job can only reach
 OpenBao through what the credential injected. Real OpenBao (over TLS, so the
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+PLAN_JOB_ID = "41"
 JOB_ID = "42"
 
 
@@ -102,17 +104,34 @@ def job(tmp_path: Path, openbao, sandbox) -> dict[str, Any]:
     return {"data_dir": data_dir, "hosts_dir": hosts_dir, "canary": canary, "token": token, "envvars": envvars}
 
 
-def test_a_deploy_job_succeeds_and_no_secret_reaches_its_events_or_artifacts(job: dict[str, Any]) -> None:
-    data_dir: Path = job["data_dir"]
-    assert Path(job["envvars"]["VAULT_CACERT"]).parent == data_dir / "env"
-
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-runner"), "run", str(data_dir), "--playbook", "deploy.yml", "--ident", JOB_ID],
+def _run_job(data_dir: Path, ident: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-runner"), "run", str(data_dir), "--playbook", "deploy.yml", "--ident", ident],
         env=_runner_env(data_dir.parent / "home"),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_a_check_job_plans_then_a_run_job_deploys_and_no_secret_reaches_events_or_artifacts(
+    job: dict[str, Any],
+) -> None:
+    data_dir: Path = job["data_dir"]
+    assert Path(job["envvars"]["VAULT_CACERT"]).parent == data_dir / "env"
+
+    # Job type Check (the workflow's plan node): AWX adds --check. It plans and writes nothing.
+    (data_dir / "env" / "cmdline").write_text("--check")
+    check = _run_job(data_dir, PLAN_JOB_ID)
+    assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
+    plan_events = json.dumps(_job_events(data_dir / "artifacts" / PLAN_JOB_ID))
+    assert "dev: 1 to add, 0 to change, 0 to destroy" in plan_events
+    assert not (job["hosts_dir"] / "dev-1").exists()
+    assert not (data_dir / "project" / ".gateway" / "state" / "dev" / "terraform.tfstate").exists()
+    (data_dir / "env" / "cmdline").unlink()
+
+    # Job type Run.
+    proc = _run_job(data_dir, JOB_ID)
     artifacts = data_dir / "artifacts" / JOB_ID
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     assert (artifacts / "status").read_text() == "successful"
@@ -140,10 +159,10 @@ def test_a_deploy_job_succeeds_and_no_secret_reaches_its_events_or_artifacts(job
     # No secret in the job's events, its stdout, the project copy (work roots, state) or any other artifact.
     # The key exists only on the host. The token is where AWX put it (env/envvars) and in ansible-runner's
     # own record of the environment it started the job with (artifacts/<job>/command, 0600).
-    assert job["canary"] not in proc.stdout + proc.stderr
-    assert job["token"] not in proc.stdout + proc.stderr
+    for run in (check, proc):
+        assert job["canary"] not in run.stdout + run.stderr
+        assert job["token"] not in run.stdout + run.stderr
     assert files_containing(data_dir, job["canary"]) == []
-    command = artifacts / "command"
-    assert set(files_containing(data_dir, job["token"])) == {data_dir / "env" / "envvars", command}
-    assert stat.S_IMODE(command.stat().st_mode) == 0o600
-    assert files_containing(artifacts / "job_events", job["token"]) == []
+    commands = {data_dir / "artifacts" / ident / "command" for ident in (PLAN_JOB_ID, JOB_ID)}
+    assert set(files_containing(data_dir, job["token"])) == {data_dir / "env" / "envvars", *commands}
+    assert all(stat.S_IMODE(command.stat().st_mode) == 0o600 for command in commands)
