@@ -86,8 +86,10 @@ def rotation(tmp_path: Path, openbao, sandbox: SandboxServer) -> Rotation:
 
 def test_good_rotation_proves_the_candidate_before_any_host_switches(rotation: Rotation) -> None:
     rotation.sandbox.accept_key(rotation.candidate, label="candidate")
+    # A newer version the provider never issued: the pinned version 2 is rotated to, not the newest.
+    rotation.store(f"sk-unissued-{uuid.uuid4().hex}")
 
-    run = rotation.run(gateway_rotate_serial=2)
+    run = rotation.run(gateway_rotate_serial=2, gateway_rotate_version=2)
 
     assert run.returncode == 0, run.explain()
     assert {host: rotation.key_on(host) for host in HOSTS} == dict.fromkeys(HOSTS, rotation.candidate)
