@@ -43,6 +43,7 @@ SETTINGS: dict[str, Any] = {
     "gateway_awx_vault_secret_id": "secret-id-for-tests",
     "gateway_awx_terraform_backend_config": 'conn_str = "postgres://state.example.com/terraform"\n',
     "gateway_awx_machine_credential": "Gateway hosts SSH",
+    "gateway_awx_failure_notification": "Platform on-call",
 }
 PLAYBOOKS = ["deploy.yml", "playbooks/verify.yml", "playbooks/rotate.yml"]
 
@@ -407,3 +408,9 @@ def test_verify_is_scheduled_for_every_environment(rendered: list[dict[str, Any]
     assert schedule["rrule"].startswith("DTSTART") and "RRULE:FREQ=" in schedule["rrule"]
     assert schedule["extra_data"] == {"gateway_target_environment": "all"}
     assert schedule["enabled"] is True
+    # Its failures (drift, a gateway that stopped answering) reach the notification template.
+    by_playbook = {args["playbook"]: args for args in templates}
+    assert by_playbook["playbooks/verify.yml"]["notification_templates_error"] == ["Platform on-call"]
+    # Elsewhere none is set, so notifications attached in AWX by hand stay.
+    assert "notification_templates_error" not in by_playbook["deploy.yml"]
+    assert "credential" not in next(iter(_runs(rendered, "project")))  # omitted the same way
