@@ -42,9 +42,11 @@ tftest: setup
 	cd terraform/modules/ai_gateway && terraform init -input=false -backend=false >/dev/null && terraform test
 
 integration: setup
+	tools/ensure-postgresql
 	$(PYTEST) tests/integration
 
 molecule: setup
+	tools/ensure-postgresql
 	molecule test --all
 
 bench: setup

@@ -11,7 +11,8 @@ Command line, for molecule (the server keeps running after the command returns):
     python -m tests.support.postgres start --dir D
     python -m tests.support.postgres stop --dir D
 
-``start`` writes ``D/conn_str`` (0600, with the password), ``D/data_dir`` and ``D/port``.
+``start`` writes ``D/conn_str`` (0600, with the password), ``D/data_dir`` and ``D/port``, and for the
+PostgreSQL clients ``D/pg_service.conf`` (service ``gateway``) and ``D/pgpass`` (0600).
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         conn_str.write_text(server.conn_str() + "\n")
         conn_str.chmod(0o600)
         (directory / "data_dir").write_text(f"{server.data_dir}\n")
+        service = (
+            f"[gateway]\nhost=127.0.0.1\nport={server.port}\ndbname={DATABASE}\nuser={SUPERUSER}\nsslmode=disable\n"
+        )
+        (directory / "pg_service.conf").write_text(service)
+        pgpass = directory / "pgpass"
+        pgpass.write_text(f"*:*:*:{SUPERUSER}:{server.password}\n")
+        pgpass.chmod(0o600)
         (directory / "port").write_text(f"{server.port}\n")
         return 0
     data_dir = directory / "data_dir"
