@@ -362,6 +362,13 @@ def test_job_templates_run_the_collections_playbooks_with_an_environment_survey(
     assert templates["playbooks/verify.yml"]["ask_job_type_on_launch"] is False
     assert "all" in templates["playbooks/verify.yml"]["survey_spec"]["spec"][0]["choices"]
     assert "all" not in templates["deploy.yml"]["survey_spec"]["spec"][0]["choices"]
+    # Rotation can pin the candidate version, an optional whole number.
+    (version,) = [
+        q
+        for q in templates["playbooks/rotate.yml"]["survey_spec"]["spec"]
+        if q["variable"] != "gateway_target_environment"
+    ]
+    assert (version["variable"], version["type"], version["required"]) == ("gateway_rotate_version", "integer", False)
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
