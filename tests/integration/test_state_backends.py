@@ -122,12 +122,6 @@ def test_pg_backend_state_lives_in_postgres_and_its_password_nowhere_else(
     assert cached["backend"]["type"] == "pg"
     assert cached["backend"]["config"]["schema_name"] == schemas["dev"]
 
-    serials = {env: json.loads(postgres.states(schema)["default"])["serial"] for env, schema in schemas.items()}
-    again = project.playbook()
-    assert again.returncode == 0, again.explain()
-    assert again.total_changed() == 0, again.explain()
-    assert {env: json.loads(postgres.states(s)["default"])["serial"] for env, s in schemas.items()} == serials
-
 
 def test_a_second_deploy_waits_for_the_pg_lock_and_a_killed_apply_leaves_none(
     project: GatewayProject, postgres: PostgreSQL
@@ -179,7 +173,6 @@ def test_a_second_deploy_waits_for_the_pg_lock_and_a_killed_apply_leaves_none(
         json.loads((project.host_dir("dev-1") / "gateway.json").read_text())["models"]["gpt-4.1"]["rate_limit_rpm"]
         == 10
     )
-    assert (rerun := project.playbook()).returncode == 0 and rerun.total_changed() == 0, rerun.explain()
 
 
 def _playbook_argv(project: GatewayProject, extra_vars: dict[str, object]) -> list[str]:
@@ -229,7 +222,6 @@ def test_a_held_local_lock_names_its_holder_and_the_force_unlock_command(project
     assert rerun.returncode == 0, rerun.explain()
     assert project.state("dev")["outputs"]["rate_limit_config"]["value"]["rate_limits"][0]["requests"] == 25
     assert json.loads((project.host_dir("dev-1") / "rate-limits.json").read_text())["rate_limits"][0]["requests"] == 25
-    assert (again := project.playbook()).returncode == 0 and again.total_changed() == 0, again.explain()
 
 
 def test_invalid_backend_settings_fail_before_anything_is_touched(project: GatewayProject, sandbox) -> None:
