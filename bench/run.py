@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ KNOBS: dict[str, dict[str, str]] = {
     "forks 5": {"ANSIBLE_FORKS": "5"},
     "strategy free": {"ANSIBLE_STRATEGY": "free"},
     "pipelining off": {"ANSIBLE_PIPELINING": "False"},
-    "facts gathered (gathering implicit)": {"ANSIBLE_GATHERING": "implicit"},
+    "gathering implicit": {"ANSIBLE_GATHERING": "implicit"},
 }
 
 
@@ -377,13 +378,12 @@ def render(
     results: list[SizeResult], knobs: dict[str, Any], options: argparse.Namespace, seconds: float
 ) -> dict[str, str]:
     """Markdown for each measured section of docs/benchmarks.md: ``sizes`` and ``knobs``."""
-    command = (
-        "make bench" if options.sizes == ",".join(SIZES) else f".venv/bin/python bench/run.py --sizes {options.sizes}"
-    )
+    command = ".venv/bin/python bench/run.py --sizes " + shlex.quote(options.sizes)
     if options.repeat != 1:
         command += f" --repeat {options.repeat}"
-    if options.knobs_size != "3x10":
-        command += f" --knobs-size '{options.knobs_size}'"
+    command += " --knobs-size " + shlex.quote(options.knobs_size)
+    if options.sizes == ",".join(SIZES) and options.repeat == 1 and options.knobs_size == "3x10":
+        command = "make bench"
     measured = (
         f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, in {seconds / 60:.0f} min, with `{command}`."
