@@ -5,21 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import GatewayProject, Run
+from tests.support.gateway import GatewayProject, Run, project_with_keys
 
 pytestmark = pytest.mark.slow
 
 _SHA = re.compile(r"plan SHA-256 ([0-9a-f]{64})")
-
-
-def _flat(run: Run) -> str:
-    """The output with the result callback's line wrapping undone."""
-    return " ".join(run.stdout.split())
 
 
 def _approval_hash(run: Run) -> str:
@@ -31,19 +25,15 @@ def _approval_hash(run: Run) -> str:
 @pytest.fixture
 def project(tmp_path: Path, openbao, sandbox, sandbox_key: str) -> GatewayProject:
     """prod, one host, deployed once without approval; then protected."""
-    prefix = f"approval-{uuid.uuid4().hex[:8]}"
-    openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=f"{prefix}/prod", secret={"api_key": sandbox_key}, mount_point="secret"
+    project = project_with_keys(
+        tmp_path,
+        openbao,
+        sandbox.base_url,
+        {"prod": ["prod-1"]},
+        {"prod": sandbox_key},
+        label="approval",
+        gateway_verify=False,
     )
-    project = GatewayProject(
-        root=tmp_path,
-        vault_addr=openbao.url,
-        vault_token=openbao.root_token,
-        base_url=sandbox.base_url,
-        environments={"prod": ["prod-1"]},
-        common={"gateway_vault_path": prefix + "/{{ gateway_environment }}", "gateway_verify": False},
-    )
-    project.write_inventory()
     deployed = project.playbook()
     assert deployed.returncode == 0, deployed.explain()
     project.set("prod", gateway_require_approval=True)
@@ -74,7 +64,7 @@ def test_only_the_approved_plan_is_applied(project: GatewayProject) -> None:
     before = project.snapshot()
     refused = project.playbook(extra_vars={"gateway_approved_plan": first_hash})
     assert refused.returncode != 0
-    assert f"has SHA-256 {second_hash}, not the approved {first_hash}" in _flat(refused), refused.explain()
+    assert f"has SHA-256 {second_hash}, not the approved {first_hash}" in refused.flat, refused.explain()
     assert project.snapshot() == before
     assert project.state("prod")["serial"] == serial
 
@@ -90,7 +80,7 @@ def test_only_the_approved_plan_is_applied(project: GatewayProject) -> None:
     applied_state = project.snapshot()
     again = project.playbook(extra_vars={"gateway_approved_plan": second_hash})
     assert again.returncode != 0, again.explain()
-    assert "stale" in _flat(again).lower(), again.explain()
+    assert "stale" in again.flat.lower(), again.explain()
     assert project.snapshot() == applied_state
 
 
@@ -105,5 +95,5 @@ def test_an_approved_plan_whose_inputs_moved_is_refused(project: GatewayProject)
     before = project.snapshot()
     refused = project.playbook(extra_vars={"gateway_approved_plan": approved})
     assert refused.returncode != 0
-    assert "since the approved plan was made, rate_limit_rpm changed" in _flat(refused), refused.explain()
+    assert "since the approved plan was made, rate_limit_rpm changed" in refused.flat, refused.explain()
     assert project.snapshot() == before

@@ -10,33 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import GatewayProject, files_containing
+from tests.support.gateway import GatewayProject, files_containing, project_with_keys
 
 pytestmark = pytest.mark.slow
-
-
-def _store_key(openbao, environment: str, key: str, *, mount: str = "secret", prefix: str) -> None:
-    openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=f"{prefix}/{environment}", secret={"api_key": key}, mount_point=mount
-    )
 
 
 @pytest.fixture
 def project(tmp_path: Path, openbao, sandbox, sandbox_key: str) -> GatewayProject:
     """dev (one host) and prod (two hosts), each with its key in OpenBao."""
-    prefix = f"deploy-{uuid.uuid4().hex[:8]}"
-    for env in ("dev", "prod"):
-        _store_key(openbao, env, sandbox_key, prefix=prefix)
-    project = GatewayProject(
-        root=tmp_path,
-        vault_addr=openbao.url,
-        vault_token=openbao.root_token,
-        base_url=sandbox.base_url,
-        environments={"dev": ["dev-1"], "prod": ["prod-1", "prod-2"]},
-        common={"gateway_vault_path": prefix + "/{{ gateway_environment }}"},
-    )
-    project.write_inventory()
-    return project
+    environments = {"dev": ["dev-1"], "prod": ["prod-1", "prod-2"]}
+    keys = dict.fromkeys(environments, sandbox_key)
+    return project_with_keys(tmp_path, openbao, sandbox.base_url, environments, keys, label="deploy")
 
 
 def test_deploy_writes_every_host_and_a_second_run_changes_nothing(project: GatewayProject, sandbox_key: str) -> None:
@@ -133,7 +117,7 @@ def test_the_key_lands_only_in_the_hosts_credentials_at_vvvv(project: GatewayPro
     sandbox.accept_key(canary)
     prefix = project.common["gateway_vault_path"].split("/")[0]
     for env in ("dev", "prod"):
-        _store_key(openbao, env, canary, prefix=prefix)
+        openbao.kv2_put(f"{prefix}/{env}", {"api_key": canary})
 
     run = project.playbook(verbosity=4, diff=True)
     assert run.returncode == 0, run.explain()

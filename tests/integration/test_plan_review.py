@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.gateway import EXAMPLE_SETTINGS, GatewayProject, Run
+from tests.support.gateway import EXAMPLE_SETTINGS, GatewayProject, Run, project_with_keys
 from tests.support.sandbox import SandboxServer, default_config
 from tests.support.sandbox_fixtures import SANDBOX_KEY
 
@@ -36,19 +36,15 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, openbao, sandbox_server: SandboxServer) -> GatewayProject:
     """prod, one host, deployed once for the whole module; each test puts back what it changes."""
-    prefix = f"review-{uuid.uuid4().hex[:8]}"
-    openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=f"{prefix}/prod", secret={"api_key": SANDBOX_KEY}, mount_point="secret"
+    project = project_with_keys(
+        tmp_path_factory.mktemp("plan-review"),
+        openbao,
+        sandbox_server.base_url,
+        {"prod": ["prod-1"]},
+        {"prod": SANDBOX_KEY},
+        label="review",
+        gateway_verify=False,
     )
-    project = GatewayProject(
-        root=tmp_path_factory.mktemp("plan-review"),
-        vault_addr=openbao.url,
-        vault_token=openbao.root_token,
-        base_url=sandbox_server.base_url,
-        environments={"prod": ["prod-1"]},
-        common={"gateway_vault_path": prefix + "/{{ gateway_environment }}", "gateway_verify": False},
-    )
-    project.write_inventory()
     deployed = project.playbook()
     assert deployed.returncode == 0, deployed.explain()
     return project

@@ -122,7 +122,7 @@ def test_check_mode_proves_and_plans_but_changes_nothing(rotation: Rotation) -> 
     run = rotation.project.playbook("playbooks/rotate.yml", limit="prod", check=True)
 
     assert run.returncode == 0, run.explain()
-    words = " ".join(run.stdout.split())
+    words = run.flat
     assert "prod: key version 1 -> 2" in words
     assert "check mode: proven and planned, nothing applied or written" in words
     assert "hosts that would switch: 3 of 3" in words

@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import GatewayProject, Run
+from tests.support.gateway import GatewayProject, project_with_keys
 
 pytestmark = pytest.mark.slow
 
 VERIFY = "playbooks/verify.yml"
-
-
-def _flat(run: Run) -> str:
-    """The output with the result callback's line wrapping undone."""
-    return " ".join(run.stdout.split())
 
 
 @pytest.fixture
@@ -31,20 +26,9 @@ def dev_key(sandbox) -> str:
 @pytest.fixture
 def project(tmp_path: Path, openbao, sandbox, sandbox_key: str, dev_key: str) -> GatewayProject:
     """dev (one host) and prod (two hosts), deployed."""
-    prefix = f"drift-{uuid.uuid4().hex[:8]}"
-    for env, key in (("dev", dev_key), ("prod", sandbox_key)):
-        openbao.client().secrets.kv.v2.create_or_update_secret(
-            path=f"{prefix}/{env}", secret={"api_key": key}, mount_point="secret"
-        )
-    project = GatewayProject(
-        root=tmp_path,
-        vault_addr=openbao.url,
-        vault_token=openbao.root_token,
-        base_url=sandbox.base_url,
-        environments={"dev": ["dev-1"], "prod": ["prod-1", "prod-2"]},
-        common={"gateway_vault_path": prefix + "/{{ gateway_environment }}"},
-    )
-    project.write_inventory()
+    environments = {"dev": ["dev-1"], "prod": ["prod-1", "prod-2"]}
+    keys = {"dev": dev_key, "prod": sandbox_key}
+    project = project_with_keys(tmp_path, openbao, sandbox.base_url, environments, keys, label="drift")
     deployed = project.playbook()
     assert deployed.returncode == 0, deployed.explain()
     return project
@@ -53,7 +37,7 @@ def project(tmp_path: Path, openbao, sandbox, sandbox_key: str, dev_key: str) ->
 def test_verify_reports_each_kind_of_drift_and_changes_nothing(project: GatewayProject, sandbox, dev_key: str) -> None:
     clean = project.playbook(VERIFY)
     assert clean.returncode == 0, clean.explain()
-    flat = _flat(clean)
+    flat = clean.flat
     for env, host in (("dev", "dev-1"), ("prod", "prod-1"), ("prod", "prod-2")):
         assert f"{env} on {host}: no drift" in flat, clean.explain()
     assert "dev: key version 1 in Vault" in flat and "prod: key version 1 in Vault" in flat
@@ -75,7 +59,7 @@ def test_verify_reports_each_kind_of_drift_and_changes_nothing(project: GatewayP
 
     assert drift.returncode != 0, drift.explain()
     assert project.snapshot() == before, "verify.yml changed a host file or the state"
-    flat = _flat(drift)
+    flat = drift.flat
     assert "prod: Terraform drift, the inventory no longer matches the state (0 to add, 1 to change" in flat
     assert "global rate limit 100 → 90" in flat
     assert "prod on prod-1: files differ from the deployed configuration (edited by hand?): gateway.json" in flat

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,11 @@ class Run:
             m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
             for m in _RECAP.finditer(self.stdout)
         }
+
+    @property
+    def flat(self) -> str:
+        """stdout with the result callback's line wrapping undone, for phrase searches."""
+        return " ".join(self.stdout.split())
 
     def total_changed(self) -> int:
         return sum(host["changed"] for host in self.recap().values())
@@ -223,3 +229,29 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     """Every file under root whose bytes contain needle."""
     data = needle.encode()
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and data in p.read_bytes())
+
+
+def project_with_keys(
+    root: Path,
+    openbao: Any,
+    base_url: str,
+    environments: Mapping[str, list[str]],
+    keys: Mapping[str, str],
+    *,
+    label: str,
+    **common: Any,
+) -> GatewayProject:
+    """A project whose environments' keys are stored in OpenBao under a path prefix of its own."""
+    prefix = f"{label}-{uuid.uuid4().hex[:8]}"
+    for environment, key in keys.items():
+        openbao.kv2_put(f"{prefix}/{environment}", {"api_key": key})
+    project = GatewayProject(
+        root=root,
+        vault_addr=openbao.url,
+        vault_token=openbao.root_token,
+        base_url=base_url,
+        environments=dict(environments),
+        common={"gateway_vault_path": prefix + "/{{ gateway_environment }}", **common},
+    )
+    project.write_inventory()
+    return project
