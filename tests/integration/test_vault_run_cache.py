@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.gateway import project_with_keys
 from tests.support.openbao import OpenBao
 from tests.support.vault_lookup import VENV_BIN, playbook
 
@@ -178,3 +179,29 @@ def test_hosts_asking_an_unreachable_vault_share_one_failure(tmp_path: Path, unu
     assert "failed=1" in run.stdout and run.stdout.count("failed=1 ") == len(hosts)
     # One host's request spent the retries; the others got its answer.
     assert len([line for line in run.output.splitlines() if "[WARNING]: Vault GET" in line]) == 2
+
+
+def test_a_fifty_host_deploy_logs_in_once_and_reads_the_key_once(
+    tmp_path: Path, openbao: OpenBao, sandbox, sandbox_key: str
+) -> None:
+    """deploy.yml itself, one environment of fifty hosts, logging in with AppRole from the environment."""
+    hosts = [f"prod-{number:02d}" for number in range(1, HOSTS + 1)]
+    project = project_with_keys(
+        tmp_path, openbao, sandbox.base_url, {"prod": hosts}, {"prod": sandbox_key}, label="fifty"
+    )
+    prefix = project.common["gateway_vault_path"].split("/")[0]
+    openbao.read_policy(prefix, {f"secret/data/{prefix}/*": ["read"]})
+    role_id, secret_id = openbao.approle(prefix, [prefix])
+    project.vault_token = ""
+    project.extra_env = {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id}
+    mark = openbao.audit_mark()
+
+    run = project.playbook(limit="prod")
+
+    assert run.returncode == 0, run.explain()
+    recap = run.recap()
+    assert sorted(recap) == hosts and all(counts["failed"] == 0 for counts in recap.values())
+    for host in hosts:
+        assert (project.host_dir(host) / "credentials.env").read_text().count(sandbox_key) >= 1
+    assert len(openbao.audit_requests(since=mark, path="auth/approle/login")) == 1
+    assert len(openbao.audit_requests(since=mark, path=f"secret/data/{prefix}/prod")) == 1
