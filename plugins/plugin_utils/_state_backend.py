@@ -19,7 +19,7 @@ import getpass
 import json
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -151,17 +151,23 @@ def backend_files(
     return result
 
 
+def _unknown_settings(settings: Mapping[str, Any], known: Collection[str], backend: str) -> list[str]:
+    """One error per setting the backend does not take, then the ones it does; ``backend`` is e.g. "a pg"."""
+    errors = [
+        f"gateway_state_backend_config.{key} is not {backend} backend setting"
+        for key in sorted(settings)
+        if key not in known
+    ]
+    if errors:
+        errors.append(f"the {backend.split()[-1]} backend takes " + ", ".join(sorted(known)))
+    return errors
+
+
 # --- PostgreSQL ------------------------------------------------------------------------------------------------
 
 
 def _check_pg(settings: Mapping[str, Any]) -> list[str]:
-    errors = [
-        f"gateway_state_backend_config.{key} is not a pg backend setting"
-        for key in sorted(settings)
-        if key not in PG_KEYS
-    ]
-    if errors:
-        errors.append("the pg backend takes " + ", ".join(sorted(PG_KEYS)))
+    errors = _unknown_settings(settings, PG_KEYS, "a pg")
     conn_str = settings.get("conn_str")
     if not isinstance(conn_str, str) or not conn_str.strip():
         errors.append(
@@ -277,13 +283,7 @@ def _where(connection: Mapping[str, str]) -> str:
 
 
 def _check_s3(settings: Mapping[str, Any]) -> list[str]:
-    errors = [
-        f"gateway_state_backend_config.{key} is not an s3 backend setting"
-        for key in sorted(settings)
-        if key not in S3_KEYS
-    ]
-    if errors:
-        errors.append("the s3 backend takes " + ", ".join(sorted(S3_KEYS)))
+    errors = _unknown_settings(settings, S3_KEYS, "an s3")
     for key in ("bucket", "region"):
         if not isinstance(settings.get(key), str) or not settings[key].strip():
             errors.append(f"gateway_state_backend_config.{key} is required for the s3 backend")
