@@ -300,6 +300,20 @@ FAULTS = [
         group_vars(gateway_fallback_models={"gpt-4.1": "gpt-5"}),
     ),
     Fault(
+        "vars-self-fallback",
+        "a model that falls back to itself",
+        r"invalid settings for environment 'dev': model \"gpt-4.1\" falls back to itself",
+        HOSTS_STATE_VAULT,
+        group_vars(gateway_fallback_models={"gpt-4.1": "gpt-4.1"}),
+    ),
+    Fault(
+        "vars-bad-backend",
+        "a pg state backend without its connection string",
+        r"invalid state backend settings: .*conn_str",
+        HOSTS_STATE_VAULT,
+        group_vars(gateway_state_backend="pg", gateway_state_backend_config={}),
+    ),
+    Fault(
         "vars-negative-rate-limit",
         "negative rate limit",
         r"rate limits, timeout and alert threshold must be whole numbers >= 1",
