@@ -14,12 +14,15 @@ sandbox API:
   nothing else (one terraform task per environment; per host a directory, three file writes and
   one GET /models);
 - Vault requests per deploy run, from the OpenBao audit log, beside floor (b) with the key read
-  by community.hashi_vault's ``vault_kv2_get`` lookup in group_vars (the common pattern).
+  by community.hashi_vault's ``vault_kv2_get`` lookup in group_vars (the common pattern), used
+  where floor (b) uses the key (``bench/key_uses.yml``).
 
 On one size (``--knobs-size``) it also reruns deploy.yml with one Ansible setting changed at a
-time: forks, strategy, pipelining, fact gathering. Results print as Markdown, are kept as JSON
-under ``bench/results/``, and ``--write-docs`` puts them into docs/benchmarks.md between its
-result markers.
+time: forks, strategy, pipelining, fact gathering. And it deploys N environments of one host each
+(``--parallel-envs``) twice, with forks 25 and with forks 1, timing the plan and apply tasks with
+ansible.posix's profile_tasks: whether environments are planned side by side or one after another.
+Results print as Markdown, are kept as JSON under ``bench/results/``, and ``--write-docs`` puts
+them into docs/benchmarks.md between its result markers.
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated ENVxHOSTS (default: %(default)s)")
     parser.add_argument("--knobs-size", default="3x10", help="size for the Ansible settings runs ('' to skip)")
+    parser.add_argument(
+        "--parallel-envs", type=int, default=10, help="environments for the side-by-side planning runs (0 to skip)"
+    )
     parser.add_argument("--write-docs", action="store_true", help=f"write the results into {DOCS.name}")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per size, each from scratch; the fastest counts")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -129,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== Ansible settings at {options.knobs_size}", flush=True)
             knobs = bench_knobs(options.knobs_size, work / f"knobs-{options.knobs_size}", openbao, sandbox)
             report([], knobs, options, started)
+        if options.parallel_envs:
+            print(f"== {options.parallel_envs} environments planned side by side, or one after another", flush=True)
+            parallel = bench_parallel(options.parallel_envs, work / "parallel", openbao, sandbox)
+            report([], {}, options, started, parallel)
     finally:
         sandbox.stop()
         openbao.close()
@@ -137,13 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(results: list[SizeResult], knobs: dict[str, Any], options: argparse.Namespace, started: float) -> None:
-    sections = render(results, knobs, options, time.time() - started)
+def report(
+    results: list[SizeResult],
+    knobs: dict[str, Any],
+    options: argparse.Namespace,
+    started: float,
+    parallel: dict[str, dict[str, float]] | None = None,
+) -> None:
+    sections = render(results, knobs, options, time.time() - started, parallel or {})
     print("\n".join(sections.values()), flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS_DIR / f"{stamp}.json").write_text(
-        json.dumps({"results": [_as_dict(r) for r in results], "knobs": knobs}, indent=2) + "\n"
+        json.dumps({"results": [_as_dict(r) for r in results], "knobs": knobs, "parallel": parallel}, indent=2) + "\n"
     )
     if options.write_docs:
         for name, text in sections.items():
@@ -206,7 +222,7 @@ def bench_size(size: str, root: Path, openbao: OpenBao, sandbox: SandboxServer) 
     )
     hashi.extra_env["ANSIBLE_HASHI_VAULT_ADDR"] = openbao.url
     mark = openbao.audit_mark()
-    timed(hashi.playbook, "bench/floor.yml")
+    timed(hashi.playbook, "bench/key_uses.yml")
     vault_hashi = vault_requests(openbao, mark)
 
     return SizeResult(
@@ -251,7 +267,7 @@ def bench_knobs(size: str, root: Path, openbao: OpenBao, sandbox: SandboxServer)
         project.extra_env.update(env)
         try:
             began = time.monotonic()
-            run = project.playbook()
+            run = project.playbook(timeout=PLAYBOOK_TIMEOUT_SECONDS)
             seconds = time.monotonic() - began
         finally:
             for key in env:
@@ -260,6 +276,32 @@ def bench_knobs(size: str, root: Path, openbao: OpenBao, sandbox: SandboxServer)
         outcomes[name] = seconds if run.returncode == 0 else failure_summary(run)
         value = outcomes[name]
         print(f"   {name}: {value if isinstance(value, str) else f'{value:.1f} s'}", flush=True)
+    return outcomes
+
+
+PROFILED_TASKS = {
+    "plan": "aigateway.ops.gateway : Plan the environment",
+    "apply": "aigateway.ops.gateway : Apply the plan",
+}
+
+
+def bench_parallel(
+    environments: int, root: Path, openbao: OpenBao, sandbox: SandboxServer
+) -> dict[str, dict[str, float]]:
+    """First deploy of E environments x 1 host with forks 25 and with forks 1: the plan and apply tasks' seconds."""
+    outcomes: dict[str, dict[str, float]] = {}
+    for forks in ("25", "1"):
+        project = new_project(root / f"forks-{forks}", environments, 1, openbao, sandbox)
+        project.extra_env.update({"ANSIBLE_FORKS": forks, "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+        run = timed(project.playbook)
+        # profile_tasks ends the run with one line per task: "<role> : <task> ---- 1.23s".
+        seconds = {
+            match["task"].strip(): float(match["seconds"])
+            for match in re.finditer(r"(?m)^(?P<task>\S.*?) -{2,} (?P<seconds>\d+\.\d+)s$", run.run.stdout)
+        }
+        outcomes[forks] = {step: seconds.get(task, 0.0) for step, task in PROFILED_TASKS.items()}
+        outcomes[forks]["run"] = run.seconds
+        print(f"   forks {forks}: {outcomes[forks]}", flush=True)
     return outcomes
 
 
@@ -280,9 +322,13 @@ class Timed:
     run: Run
 
 
+# A 10x50 run of floor (b) takes over ten minutes on two cores.
+PLAYBOOK_TIMEOUT_SECONDS = 3 * 3600
+
+
 def timed(playbook: Any, *args: Any, **kwargs: Any) -> Timed:
     began = time.monotonic()
-    run = playbook(*args, **kwargs)
+    run = playbook(*args, timeout=PLAYBOOK_TIMEOUT_SECONDS, **kwargs)
     seconds = time.monotonic() - began
     if run.returncode != 0:
         raise BenchError(f"{run.args} failed\n{run.explain()}")
@@ -384,14 +430,20 @@ def vault_requests(openbao: OpenBao, since: int) -> dict[str, int]:
 
 
 def render(
-    results: list[SizeResult], knobs: dict[str, Any], options: argparse.Namespace, seconds: float
+    results: list[SizeResult],
+    knobs: dict[str, Any],
+    options: argparse.Namespace,
+    seconds: float,
+    parallel: dict[str, dict[str, float]],
 ) -> dict[str, str]:
-    """Markdown for each measured section of docs/benchmarks.md: ``sizes`` and ``knobs``."""
+    """Markdown for each measured section of docs/benchmarks.md: ``sizes``, ``knobs`` and ``parallel``."""
     command = ".venv/bin/python bench/run.py --sizes " + shlex.quote(options.sizes)
     if options.repeat != 1:
         command += f" --repeat {options.repeat}"
     command += " --knobs-size " + shlex.quote(options.knobs_size)
-    if options.sizes == ",".join(SIZES) and options.repeat == 1 and options.knobs_size == "3x10":
+    command += f" --parallel-envs {options.parallel_envs}"
+    defaults = (",".join(SIZES), 1, "3x10", 10)
+    if (options.sizes, options.repeat, options.knobs_size, options.parallel_envs) == defaults:
         command = "make bench"
     measured = (
         f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
@@ -457,7 +509,32 @@ def render(
             else:
                 lines.append(f"| {name} | {value:.1f} | {value / baseline:.2f}x |")
         sections["knobs"] = "\n".join(lines) + "\n"
+    if parallel:
+        wide, narrow = parallel["25"], parallel["1"]
+        lines = [
+            measured,
+            "",
+            f"First deploy of {options.parallel_envs} environments of one host each; seconds of the whole run and of"
+            " the plan and apply tasks (each task from its start on the first environment's leader to its end on"
+            " the last), as ansible.posix.profile_tasks times them:",
+            "",
+            "| forks | whole run | plan task | apply task |",
+            "|---|---:|---:|---:|",
+            f"| 25 (shipped): leaders side by side | {_seconds(wide)} |",
+            f"| 1: one environment after another | {_seconds(narrow)} |",
+            f"| ratio | {narrow['run'] / wide['run']:.2f}x | {_ratio(narrow['plan'], wide['plan'])} "
+            f"| {_ratio(narrow['apply'], wide['apply'])} |",
+        ]
+        sections["parallel"] = "\n".join(lines) + "\n"
     return sections
+
+
+def _seconds(timings: dict[str, float]) -> str:
+    return " | ".join(f"{timings[step]:.1f}" for step in ("run", "plan", "apply"))
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x" if denominator else "-"
 
 
 def write_docs(section: str, report: str) -> None:

@@ -54,10 +54,10 @@ options:
     type: raw
     default: "0755"
   owner:
-    description: Owner of O(path) and of every file; the connection user's when unset.
+    description: Owner of every file, and of O(path) when this module creates it; the connection user's when unset.
     type: str
   group:
-    description: Group of O(path) and of every file; the connection user's when unset.
+    description: Group of every file, and of O(path) when this module creates it; the connection user's when unset.
     type: str
 notes:
   - Put credentials in O(secret_files) and set C(no_log) on the task too, so that nothing else in it is logged.
