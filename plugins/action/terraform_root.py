@@ -43,26 +43,19 @@ class ActionModule(ActionBase):
         directories = [root, *(Path(str(path)) for path in args.get("directories") or [])]
         try:
             created = [str(path) for path in directories if _ensure_directory(path, check)]
-            diffs = []
+            changed_files, diffs = [], []
             for name, content in files.items():
-                before = _write(root / str(name), str(content), check)
+                path = root / str(name)
+                before = _write(path, str(content), check)
                 if before is not None:
+                    changed_files.append(str(name))
                     diffs.append(
-                        {
-                            "before": before,
-                            "after": str(content),
-                            "before_header": str(root / str(name)),
-                            "after_header": str(root / str(name)),
-                        }
+                        {"before": before, "after": str(content), "before_header": str(path), "after_header": str(path)}
                     )
         except OSError as exc:
             return {**result, "failed": True, "msg": f"cannot write the Terraform root {root}: {exc.strerror}"}
 
-        result.update(
-            changed=bool(created or diffs),
-            created_directories=created,
-            changed_files=[diff["after_header"].rsplit("/", 1)[-1] for diff in diffs],
-        )
+        result.update(changed=bool(created or diffs), created_directories=created, changed_files=changed_files)
         if self._task.diff and diffs:
             result["diff"] = diffs
         return result
@@ -85,13 +78,10 @@ def _ensure_directory(path: Path, check: bool) -> bool:
 def _write(path: Path, content: str, check: bool) -> str | None:
     """Replace the file (0600) when its content differs; the content before, or None when unchanged."""
     try:
-        before = path.read_text()
+        before: str | None = path.read_text()
     except FileNotFoundError:
-        before = ""
-        exists = False
-    else:
-        exists = True
-    if exists and before == content:
+        before = None
+    if before == content:
         if not check and path.stat().st_mode & 0o777 != FILE_MODE:
             path.chmod(FILE_MODE)
         return None
@@ -106,4 +96,4 @@ def _write(path: Path, content: str, check: bool) -> str | None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-    return before
+    return before or ""

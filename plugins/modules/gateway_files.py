@@ -134,8 +134,7 @@ def main() -> None:
         if _write_file(module, os.path.join(directory, name), to_text(content), name in secret, diffs):
             changed_files.append(name)
 
-    result: dict[str, Any] = {"changed": bool(created or changed_files), "changed_files": changed_files}
-    result["created"] = created
+    result: dict[str, Any] = dict(changed=bool(created or changed_files), changed_files=changed_files, created=created)
     if module._diff and diffs:
         result["diff"] = diffs
     module.exit_json(**result)
